@@ -1,0 +1,29 @@
+# Every target builds with the same profile (release) and flags
+# (.cargo/config.toml), sharing one target directory (scripts/env.sh).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help cluster test test-rust lint bench build
+
+help:
+	@echo "make cluster   start a local 3-node cluster (RESP 7001-7003, HTTP 9001-9003)"
+	@echo "make test      run every test"
+	@echo "make bench     benchmark against redis-server side by side"
+	@echo "make lint      cargo fmt --check and clippy -D warnings"
+
+build:
+	@source scripts/env.sh && bash scripts/ensure-deps.sh && cargo build --release --workspace
+
+cluster:
+	@bash scripts/cluster.sh
+
+test: test-rust
+
+test-rust:
+	@source scripts/env.sh && bash scripts/ensure-deps.sh && cargo test --release --workspace
+
+lint:
+	@source scripts/env.sh && cargo fmt --all -- --check && cargo clippy --release --workspace --all-targets -- -D warnings
+
+bench:
+	@bash scripts/bench.sh

@@ -1,0 +1,213 @@
+//! Redis keyspace commands as the state machine executes them.
+//!
+//! Every command is a plain function of the dataset, its arguments and a time
+//! passed in by the caller. Writes run inside the state machine's apply with
+//! the log entry's stamp; reads run against the applied state after a
+//! linearizable read barrier. Connection-level commands (PING, HELLO, CLIENT,
+//! INFO, …) live in the server crate, not here.
+
+pub mod args;
+mod expire;
+mod keys;
+mod server;
+mod strings;
+mod table;
+
+use bytes::Bytes;
+
+use crate::keyspace::Keyspace;
+use crate::reply::Reply;
+pub use table::{all_specs, lookup};
+
+/// The replicated dataset that commands operate on.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    pub keyspace: Keyspace,
+}
+
+/// What a read command sees.
+pub struct ReadCtx<'a> {
+    pub data: &'a Dataset,
+    pub now_ms: u64,
+}
+
+/// What a write command sees: the dataset and the log entry's stamp.
+pub struct WriteCtx<'a> {
+    pub data: &'a mut Dataset,
+    pub now_ms: u64,
+    pub now_ns: u64,
+    /// Index of the log entry being applied; a deterministic source of unique ids.
+    pub log_index: u64,
+}
+
+pub type ReadFn = fn(&ReadCtx<'_>, &[Bytes]) -> Reply;
+pub type WriteFn = fn(&mut WriteCtx<'_>, &[Bytes]) -> Reply;
+
+/// How a command is executed.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Reads the applied state; needs a read barrier, never the log.
+    Read(ReadFn),
+    /// Goes through the Raft log and runs inside apply.
+    Write(WriteFn),
+}
+
+/// Static description of a command: what `COMMAND INFO` reports and how the
+/// server routes it.
+#[derive(Clone, Copy)]
+pub struct Spec {
+    /// Lower-case name, as COMMAND reports it.
+    pub name: &'static str,
+    /// Redis arity: positive means exact, negative means at least `-arity`.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    /// ACL categories without the `@`.
+    pub categories: &'static [&'static str],
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec").field("name", &self.name).finish()
+    }
+}
+
+impl Spec {
+    pub fn is_write(&self) -> bool {
+        matches!(self.handler, Handler::Write(_))
+    }
+
+    /// Checks the argument count (including the command name).
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        arity_ok(self.arity, argc)
+    }
+
+    /// The key arguments of `argv`, per `first_key`/`last_key`/`step`.
+    pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let first = self.first_key as usize;
+        let last = if self.last_key < 0 {
+            (argv.len() as i64 + self.last_key as i64).max(0) as usize
+        } else {
+            self.last_key as usize
+        };
+        let step = self.step.max(1) as usize;
+        (first..=last.min(argv.len().saturating_sub(1)))
+            .step_by(step)
+            .filter_map(|i| argv.get(i))
+            .collect()
+    }
+}
+
+/// Redis arity rule shared by keyspace and connection commands.
+pub fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
+/// Redis's reply to an unknown command, quoting up to the first arguments.
+pub fn unknown_command(argv: &[Bytes]) -> Reply {
+    let name = argv.first().map(|n| lossy(n, 128)).unwrap_or_default();
+    let mut text = format!("ERR unknown command '{name}', with args beginning with: ");
+    for arg in argv.iter().skip(1).take(16) {
+        text.push_str(&format!("'{}' ", lossy(arg, 128)));
+    }
+    Reply::Error(text)
+}
+
+fn lossy(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+}
+
+/// Runs a write command inside apply. Unknown commands and arity errors are
+/// answered here too, so a malformed forwarded command cannot break apply.
+pub fn execute_write(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(spec) = argv.first().and_then(|name| lookup(name)) else {
+        return unknown_command(argv);
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Reply::wrong_arity(spec.name);
+    }
+    match spec.handler {
+        Handler::Write(run) => run(ctx, argv),
+        Handler::Read(run) => {
+            let read = ReadCtx {
+                data: ctx.data,
+                now_ms: ctx.now_ms,
+            };
+            run(&read, argv)
+        }
+    }
+}
+
+/// Runs a read command against the applied state.
+pub fn execute_read(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(spec) = argv.first().and_then(|name| lookup(name)) else {
+        return unknown_command(argv);
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Reply::wrong_arity(spec.name);
+    }
+    match spec.handler {
+        Handler::Read(run) => run(ctx, argv),
+        Handler::Write(_) => Reply::error("ERR write command routed as a read"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Runs commands against a bare dataset, the way apply would.
+    use super::*;
+
+    pub struct Harness {
+        pub data: Dataset,
+        pub now_ms: u64,
+        pub index: u64,
+    }
+
+    impl Harness {
+        pub fn new() -> Self {
+            Harness {
+                data: Dataset::default(),
+                now_ms: 1_700_000_000_000,
+                index: 0,
+            }
+        }
+
+        pub fn run(&mut self, line: &str) -> Reply {
+            let argv: Vec<Bytes> = line
+                .split_whitespace()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect();
+            self.run_argv(&argv)
+        }
+
+        pub fn run_argv(&mut self, argv: &[Bytes]) -> Reply {
+            let spec = lookup(&argv[0]);
+            self.index += 1;
+            if spec.is_some_and(|s| s.is_write()) {
+                let mut ctx = WriteCtx {
+                    data: &mut self.data,
+                    now_ms: self.now_ms,
+                    now_ns: self.now_ms * 1_000_000,
+                    log_index: self.index,
+                };
+                execute_write(&mut ctx, argv)
+            } else {
+                let ctx = ReadCtx {
+                    data: &self.data,
+                    now_ms: self.now_ms,
+                };
+                execute_read(&ctx, argv)
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The in-memory dataset the state machine mutates: keys with typed values and
+//! expiry times, plus an expiry index for deterministic sweeping.
+
+mod glob;
+mod value;
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+pub use glob::glob_match;
+pub use value::Value;
+
+/// One key's value and absolute expiry (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub value: Value,
+    pub expire_at_ms: Option<u64>,
+}
+
+/// Redis's rule: a key is expired once the clock is strictly past its expiry,
+/// so at exactly `expire_at_ms` it still exists with a TTL of 0.
+fn is_expired(expire_at_ms: Option<u64>, now_ms: u64) -> bool {
+    matches!(expire_at_ms, Some(at) if now_ms > at)
+}
+
+/// The keyspace. Only the state machine's apply path mutates it, so every
+/// mutation is a function of the replicated log and the entry's stamp.
+///
+/// Architecture invariant: nothing here reads a clock; callers pass `now_ms`.
+#[derive(Debug, Default)]
+pub struct Keyspace {
+    map: HashMap<Bytes, Entry>,
+    /// `(expire_at_ms, key)` for every key with a TTL. Ordered, so the sweep
+    /// picks the same keys on every replica.
+    expires: BTreeSet<(u64, Bytes)>,
+}
+
+impl Keyspace {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys that carry a TTL (for INFO keyspace).
+    pub fn expiring_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// The live entry under `key`, or `None` if absent or logically expired.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.map
+            .get(key)
+            .filter(|entry| !is_expired(entry.expire_at_ms, now_ms))
+    }
+
+    /// Mutable access to a live value. An expired key is removed first, so
+    /// the caller sees exactly what [`Keyspace::get`] would.
+    pub fn value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.purge_if_expired(key, now_ms);
+        self.map.get_mut(key).map(|entry| &mut entry.value)
+    }
+
+    /// Whether a live key exists.
+    pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
+        self.get(key, now_ms).is_some()
+    }
+
+    /// Stores `value` under `key` with the given expiry, replacing any
+    /// previous entry and its TTL.
+    pub fn insert(&mut self, key: Bytes, value: Value, expire_at_ms: Option<u64>) {
+        if let Some(old) = self.map.get(&key) {
+            if let Some(at) = old.expire_at_ms {
+                self.expires.remove(&(at, key.clone()));
+            }
+        }
+        if let Some(at) = expire_at_ms {
+            self.expires.insert((at, key.clone()));
+        }
+        self.map.insert(
+            key,
+            Entry {
+                value,
+                expire_at_ms,
+            },
+        );
+    }
+
+    /// Replaces the value of `key` keeping its current TTL (if the key is live).
+    pub fn insert_keep_ttl(&mut self, key: Bytes, value: Value, now_ms: u64) {
+        let ttl = self.get(&key, now_ms).and_then(|e| e.expire_at_ms);
+        self.insert(key, value, ttl);
+    }
+
+    /// Sets or clears the expiry of a live key. Returns false if the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
+        self.purge_if_expired(key, now_ms);
+        let Some(entry) = self.map.get_mut(key) else {
+            return false;
+        };
+        let key = Bytes::copy_from_slice(key);
+        if let Some(at) = entry.expire_at_ms {
+            self.expires.remove(&(at, key.clone()));
+        }
+        if let Some(at) = expire_at_ms {
+            self.expires.insert((at, key));
+        }
+        entry.expire_at_ms = expire_at_ms;
+        true
+    }
+
+    /// Removes a key. Returns the entry if it was live.
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let entry = self.map.remove(key)?;
+        if let Some(at) = entry.expire_at_ms {
+            self.expires.remove(&(at, Bytes::copy_from_slice(key)));
+        }
+        (!is_expired(entry.expire_at_ms, now_ms)).then_some(entry)
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.expires.clear();
+    }
+
+    /// Iterates live keys in no particular order.
+    pub fn live(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.map
+            .iter()
+            .filter(move |(_, e)| !is_expired(e.expire_at_ms, now_ms))
+    }
+
+    /// Earliest expiry in the index, if any.
+    pub fn first_expiry(&self) -> Option<u64> {
+        self.expires.first().map(|(at, _)| *at)
+    }
+
+    /// Physically removes up to `max_keys` expired keys, earliest first.
+    /// Deterministic: the index is ordered and `now_ms` comes from the log.
+    pub fn sweep(&mut self, now_ms: u64, max_keys: usize) -> usize {
+        let mut removed = 0;
+        while removed < max_keys {
+            let Some((at, key)) = self.expires.first().cloned() else {
+                break;
+            };
+            if !is_expired(Some(at), now_ms) {
+                break;
+            }
+            self.expires.remove(&(at, key.clone()));
+            self.map.remove(&key);
+            removed += 1;
+        }
+        removed
+    }
+
+    fn purge_if_expired(&mut self, key: &[u8], now_ms: u64) {
+        let expired = self
+            .map
+            .get(key)
+            .is_some_and(|e| is_expired(e.expire_at_ms, now_ms));
+        if expired {
+            self.remove(key, now_ms);
+        }
+    }
+
+    /// All entries, for snapshots.
+    pub fn entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Rebuilds a keyspace from snapshot entries.
+    pub fn from_entries(entries: impl IntoIterator<Item = (Bytes, Entry)>) -> Self {
+        let mut keyspace = Keyspace::default();
+        for (key, entry) in entries {
+            keyspace.insert(key, entry.value, entry.expire_at_ms);
+        }
+        keyspace
+    }
+}

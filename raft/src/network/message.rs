@@ -1,0 +1,45 @@
+//! The RPC messages exchanged between nodes.
+
+use bytes::Bytes;
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::client_api::ClientOutcome;
+use crate::payload::RequestId;
+use crate::types::{NodeId, TypeConfig};
+
+/// Every frame carries an id so responses can be matched to requests on a
+/// multiplexed connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: u64,
+    pub body: T,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcRequest {
+    /// First frame on a connection: who is calling, and for which cluster.
+    Hello { from: NodeId, cluster: String },
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A client write forwarded by a follower; `id` makes retries idempotent.
+    Write { id: RequestId, argv: Vec<Bytes> },
+    /// A client read forwarded by a follower, served after a read barrier.
+    Read { argv: Vec<Bytes> },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RpcResponse {
+    Hello,
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Client(ClientOutcome),
+    /// The request was refused (wrong cluster, unexpected message).
+    Rejected(String),
+}

@@ -1,0 +1,107 @@
+//! Outbound Raft RPC: openraft's `RaftNetwork` over [`PeerClient`].
+
+use std::sync::Arc;
+
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+
+use super::message::{RpcRequest, RpcResponse};
+use super::peer::{PeerClient, PeerContext};
+use crate::error::Error;
+use crate::types::{NodeId, NodeInfo, TypeConfig};
+
+/// Creates one replication connection per peer, separate from the
+/// connections that forward client commands, so heartbeats never queue
+/// behind client traffic.
+#[derive(Clone)]
+pub struct NetworkFactory {
+    ctx: PeerContext,
+}
+
+impl NetworkFactory {
+    pub fn new(ctx: PeerContext) -> Self {
+        NetworkFactory { ctx }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
+        PeerNetwork {
+            client: Arc::new(PeerClient::new(self.ctx.clone(), target, node.raft_addr.clone())),
+        }
+    }
+}
+
+/// The RPC client openraft uses to replicate to one peer.
+pub struct PeerNetwork {
+    client: Arc<PeerClient>,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
+
+fn unreachable<E: std::error::Error>(err: Error) -> RPCError<NodeId, NodeInfo, E> {
+    RPCError::Unreachable(Unreachable::new(&err))
+}
+
+fn unexpected<E: std::error::Error>(got: RpcResponse) -> RPCError<NodeId, NodeInfo, E> {
+    let err = Error::Raft(format!("unexpected response: {got:?}"));
+    RPCError::Unreachable(Unreachable::new(&err))
+}
+
+impl PeerNetwork {
+    fn remote<T, E: std::error::Error>(
+        &self,
+        result: Result<T, RaftError<NodeId, E>>,
+    ) -> Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>> {
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.client.target(), e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        match self
+            .client
+            .call(RpcRequest::AppendEntries(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RpcResponse::AppendEntries(result)) => self.remote(result),
+            Ok(other) => Err(unexpected(other)),
+            Err(err) => Err(unreachable(err)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        match self
+            .client
+            .call(RpcRequest::InstallSnapshot(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(RpcResponse::InstallSnapshot(result)) => self.remote(result),
+            Ok(other) => Err(unexpected(other)),
+            Err(err) => Err(unreachable(err)),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {
+        match self.client.call(RpcRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(RpcResponse::Vote(result)) => self.remote(result),
+            Ok(other) => Err(unexpected(other)),
+            Err(err) => Err(unreachable(err)),
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! A running Raft node and the client API the server uses: submit a write or
+//! a read, get a [`Reply`]. Routing to the leader, group commit, read
+//! barriers, retries and de-duplication all happen behind it.
+
+mod config;
+mod proposer;
+mod read_barrier;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use openraft::{ServerState, SnapshotPolicy};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use config::NodeConfig;
+pub use proposer::wall_clock_ns;
+use proposer::Proposer;
+use read_barrier::{BarrierError, ReadBarrier};
+
+use crate::commands::{execute_read, ReadCtx};
+use crate::error::{Error, Result};
+use crate::network::inbound::{self, RpcHandler};
+use crate::network::outbound::NetworkFactory;
+use crate::network::peer::PeerContext;
+use crate::network::{ClientOutcome, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport};
+use crate::payload::{Proposal, RequestId};
+use crate::reply::Reply;
+use crate::storage::{AppliedState, LogStore, StateMachine, Store};
+use crate::types::{NodeId, NodeInfo, Raft};
+
+type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
+
+/// A point-in-time view of this node's Raft status (INFO, metrics, /readyz).
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub is_leader: bool,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub snapshot_index: Option<u64>,
+}
+
+/// The outcome of one attempt at executing a command.
+enum Attempt {
+    Done(Reply),
+    /// Try again (elsewhere). `maybe_applied` says whether the attempt may
+    /// have reached a leader's log.
+    Retry { maybe_applied: bool },
+}
+
+/// One raftlimit node: the Raft instance, its storage, and the client API.
+pub struct RaftNode {
+    config: NodeConfig,
+    raft: Raft,
+    metrics: watch::Receiver<RaftMetrics>,
+    state: Arc<RwLock<AppliedState>>,
+    committed_index: Arc<AtomicU64>,
+    store: Arc<Store>,
+    proposer: Proposer,
+    barrier: ReadBarrier,
+    peer_ctx: PeerContext,
+    /// Connections used to forward client commands, one per peer.
+    forwarders: Mutex<HashMap<NodeId, Arc<PeerClient>>>,
+    origin: u64,
+    next_seq: AtomicU64,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RaftNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode").field("id", &self.config.id).finish()
+    }
+}
+
+impl RaftNode {
+    /// Opens storage, starts Raft and the inter-node server on
+    /// `raft_listener`, and bootstraps the configured voters if this node's
+    /// log is empty.
+    pub async fn start(
+        config: NodeConfig,
+        raft_listener: TcpListener,
+        transport: Arc<dyn Transport>,
+        filter: NetFilter,
+    ) -> Result<Arc<Self>> {
+        if !config.members.contains_key(&config.id) {
+            return Err(Error::Config(format!("node {} is not among the cluster members", config.id)));
+        }
+        let store = Store::open(&config.data_dir.join("raft"))?;
+        let log_store = LogStore::new(store.clone());
+        let committed_index = log_store.committed_index();
+        let state_machine = StateMachine::open(store.clone())?;
+        let state = state_machine.state();
+
+        let raft_config = openraft::Config {
+            cluster_name: config.cluster_name.clone(),
+            heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
+            election_timeout_min: config.election_timeout_min.as_millis() as u64,
+            election_timeout_max: config.election_timeout_max.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            // Keep some log after a snapshot so a briefly lagging follower
+            // catches up by log rather than by a full snapshot.
+            max_in_snapshot_log_to_keep: config.snapshot_every / 2,
+            install_snapshot_timeout: 5_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::Config(e.to_string()))?;
+
+        let peer_ctx = PeerContext {
+            me: config.id,
+            cluster: config.cluster_name.clone(),
+            transport: transport.clone(),
+            filter,
+        };
+        let network = NetworkFactory::new(peer_ctx.clone());
+        let raft = Raft::new(config.id, Arc::new(raft_config), network, log_store, state_machine)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+
+        let proposer = Proposer::spawn(raft.clone(), state.clone(), config.max_batch);
+        let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
+        let node = Arc::new(RaftNode {
+            metrics: raft.metrics(),
+            raft,
+            state,
+            committed_index,
+            store,
+            proposer,
+            barrier,
+            peer_ctx,
+            forwarders: Mutex::new(HashMap::new()),
+            origin: rand::random(),
+            next_seq: AtomicU64::new(1),
+            tasks: Mutex::new(Vec::new()),
+            config,
+        });
+
+        let server = tokio::spawn(inbound::serve(raft_listener, transport, node.clone()));
+        let sweeper = tokio::spawn(sweep_expired(Arc::downgrade(&node)));
+        node.tasks.lock().extend([server, sweeper]);
+
+        // Every node may initialize with the same voters: the first log entry
+        // it writes is identical on all of them, so this is idempotent.
+        if !node.raft.is_initialized().await.map_err(|e| Error::Raft(e.to_string()))? {
+            if let Err(err) = node.raft.initialize(node.config.members.clone()).await {
+                tracing::debug!(%err, "initialize skipped");
+            }
+        }
+        tracing::info!(node = node.config.id, "raft node started");
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The applied state, for reads by INFO and metrics.
+    pub fn state(&self) -> &Arc<RwLock<AppliedState>> {
+        &self.state
+    }
+
+    pub fn filter(&self) -> &NetFilter {
+        &self.peer_ctx.filter
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let m = self.metrics.borrow();
+        NodeStatus {
+            id: self.config.id,
+            is_leader: m.state == ServerState::Leader,
+            leader: m.current_leader,
+            term: m.current_term,
+            commit_index: self.committed_index.load(Ordering::Relaxed),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map(|s| s.index),
+        }
+    }
+
+    /// The current leader's id and addresses, if one is known.
+    pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
+        let m = self.metrics.borrow();
+        let id = m.current_leader?;
+        let info = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, info))
+    }
+
+    /// All voters and their addresses, from the replicated membership.
+    pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        let m = self.metrics.borrow();
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(id, info)| (*id, info.clone()))
+            .collect()
+    }
+
+    /// The leader commands should go to. A node that believes it leads but
+    /// has not heard from a quorum for a while cannot commit anything, so it
+    /// counts as no leader: clients get `CLUSTERDOWN` instead of a hang.
+    fn effective_leader(&self) -> Option<NodeId> {
+        let m = self.metrics.borrow();
+        let leader = m.current_leader?;
+        if leader == self.config.id {
+            let stale_after = 2 * self.config.election_timeout_max.as_millis() as u64;
+            if m.millis_since_quorum_ack.is_some_and(|ms| ms > stale_after) {
+                return None;
+            }
+        }
+        Some(leader)
+    }
+
+    fn next_request_id(&self) -> RequestId {
+        RequestId {
+            origin: self.origin,
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn forwarder(&self, leader: NodeId) -> Option<Arc<PeerClient>> {
+        let mut forwarders = self.forwarders.lock();
+        if let Some(client) = forwarders.get(&leader) {
+            return Some(client.clone());
+        }
+        let addr = self.members().get(&leader)?.raft_addr.clone();
+        let client = Arc::new(PeerClient::new(self.peer_ctx.clone(), leader, addr));
+        forwarders.insert(leader, client.clone());
+        Some(client)
+    }
+
+    /// Starts one attempt at a write. The submission happens before this
+    /// returns, so calls made in order are proposed in order.
+    fn start_write(&self, id: RequestId, argv: &[Bytes]) -> BoxFuture<'static, Attempt> {
+        let leader = self.effective_leader();
+        match leader {
+            Some(leader) if leader == self.config.id => {
+                let rx = self.proposer.submit(Proposal::Command { id, argv: argv.to_vec() });
+                async move {
+                    match rx.await {
+                        Ok(ClientOutcome::Reply(reply)) => Attempt::Done(reply),
+                        _ => Attempt::Retry { maybe_applied: true },
+                    }
+                }
+                .boxed()
+            }
+            Some(leader) => match self.forwarder(leader) {
+                Some(client) => {
+                    let rx = client.submit(RpcRequest::Write { id, argv: argv.to_vec() });
+                    async move {
+                        match rx.await {
+                            Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => Attempt::Done(reply),
+                            Ok(Ok(RpcResponse::Client(ClientOutcome::NotLeader { .. }))) => {
+                                Attempt::Retry { maybe_applied: false }
+                            }
+                            _ => Attempt::Retry { maybe_applied: true },
+                        }
+                    }
+                    .boxed()
+                }
+                None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+            },
+            None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+        }
+    }
+
+    /// Executes a write command through the Raft log, on whichever node leads.
+    ///
+    /// Submission is synchronous (see [`RaftNode::start_write`]); the returned
+    /// future resolves to the reply. A write whose fate is unknown is retried
+    /// with the same request id, so it is applied at most once; if it still
+    /// has no answer at the deadline, the reply says the outcome is unknown.
+    pub fn write(self: &Arc<Self>, argv: Vec<Bytes>) -> impl Future<Output = Reply> + Send + 'static {
+        let id = self.next_request_id();
+        let first = self.start_write(id, &argv);
+        let node = self.clone();
+        async move {
+            let deadline = Instant::now() + node.config.request_timeout;
+            let mut maybe_applied = false;
+            let mut attempt = first;
+            loop {
+                match tokio::time::timeout_at(deadline, attempt).await {
+                    Ok(Attempt::Done(reply)) => return reply,
+                    Ok(Attempt::Retry { maybe_applied: maybe }) => maybe_applied |= maybe,
+                    Err(_) => maybe_applied = true,
+                }
+                let gave_up = || if maybe_applied { unknown_outcome() } else { Reply::no_leader() };
+                if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
+                    return gave_up();
+                }
+                attempt = node.start_write(id, &argv);
+            }
+        }
+    }
+
+    /// Executes a read command linearizably: on the leader after a read
+    /// barrier, or forwarded to it.
+    pub fn read(self: &Arc<Self>, argv: Vec<Bytes>) -> impl Future<Output = Reply> + Send + 'static {
+        let node = self.clone();
+        async move {
+            let deadline = Instant::now() + node.config.request_timeout;
+            loop {
+                let attempt = node.start_read(&argv);
+                if let Ok(Attempt::Done(reply)) = tokio::time::timeout_at(deadline, attempt).await {
+                    return reply;
+                }
+                if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
+                    return Reply::no_leader();
+                }
+            }
+        }
+    }
+
+    fn start_read(self: &Arc<Self>, argv: &[Bytes]) -> BoxFuture<'static, Attempt> {
+        let leader = self.effective_leader();
+        match leader {
+            Some(leader) if leader == self.config.id => {
+                let node = self.clone();
+                let argv = argv.to_vec();
+                async move {
+                    match node.read_local(&argv).await {
+                        ClientOutcome::Reply(reply) => Attempt::Done(reply),
+                        _ => Attempt::Retry { maybe_applied: false },
+                    }
+                }
+                .boxed()
+            }
+            Some(leader) => match self.forwarder(leader) {
+                Some(client) => {
+                    let rx = client.submit(RpcRequest::Read { argv: argv.to_vec() });
+                    async move {
+                        match rx.await {
+                            Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => Attempt::Done(reply),
+                            _ => Attempt::Retry { maybe_applied: false },
+                        }
+                    }
+                    .boxed()
+                }
+                None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+            },
+            None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+        }
+    }
+
+    /// Serves a read on this node after confirming leadership.
+    async fn read_local(&self, argv: &[Bytes]) -> ClientOutcome {
+        match self.barrier.wait().await {
+            Ok(()) => {
+                let state = self.state.read();
+                let ctx = ReadCtx {
+                    data: &state.data,
+                    now_ms: state.read_now_ms(wall_clock_ns()),
+                };
+                ClientOutcome::Reply(execute_read(&ctx, argv))
+            }
+            Err(BarrierError::NotLeader(leader)) => ClientOutcome::NotLeader { leader },
+            Err(BarrierError::Timeout) => ClientOutcome::Unknown("leadership not confirmed in time".into()),
+        }
+    }
+
+    /// Waits until some leader is known, or until the no-leader timeout (or
+    /// `deadline`, whichever is first) passes.
+    async fn wait_for_leader(&self, deadline: Instant) -> Option<NodeId> {
+        let until = deadline.min(Instant::now() + self.config.no_leader_timeout);
+        // A short pause avoids spinning when the known leader keeps refusing.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut metrics = self.metrics.clone();
+        loop {
+            metrics.borrow_and_update();
+            if let Some(leader) = self.effective_leader() {
+                return Some(leader);
+            }
+            match tokio::time::timeout_at(until, metrics.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Builds a snapshot now (admin and tests).
+    pub async fn trigger_snapshot(&self) -> Result<()> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))
+    }
+
+    /// Compacts RocksDB's files.
+    pub fn compact_storage(&self) -> Result<()> {
+        self.store.compact()
+    }
+
+    /// Stops Raft and the node's tasks. Storage closes when the last
+    /// reference to the node is dropped.
+    pub async fn shutdown(&self) {
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
+        self.forwarders.lock().clear();
+        if let Err(err) = self.raft.shutdown().await {
+            tracing::warn!(%err, "raft shutdown");
+        }
+    }
+}
+
+fn unknown_outcome() -> Reply {
+    Reply::error("TRYAGAIN write outcome unknown: the leader changed before it was confirmed; it may or may not have been applied")
+}
+
+impl RpcHandler for RaftNode {
+    fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    fn cluster_name(&self) -> &str {
+        &self.config.cluster_name
+    }
+
+    fn filter(&self) -> &NetFilter {
+        &self.peer_ctx.filter
+    }
+
+    fn is_member(&self, node: NodeId) -> bool {
+        self.config.members.contains_key(&node) || self.members().contains_key(&node)
+    }
+
+    fn forwarded_write(&self, id: RequestId, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome> {
+        let leader = self.metrics.borrow().current_leader;
+        if leader != Some(self.config.id) {
+            return async move { ClientOutcome::NotLeader { leader } }.boxed();
+        }
+        let rx = self.proposer.submit(Proposal::Command { id, argv });
+        async move { rx.await.unwrap_or_else(|_| ClientOutcome::Unknown("proposer stopped".into())) }.boxed()
+    }
+
+    fn forwarded_read(&self, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome> {
+        let leader = self.metrics.borrow().current_leader;
+        if leader != Some(self.config.id) {
+            return async move { ClientOutcome::NotLeader { leader } }.boxed();
+        }
+        let barrier = self.barrier.clone();
+        let state = self.state.clone();
+        async move {
+            match barrier.wait().await {
+                Ok(()) => {
+                    let state = state.read();
+                    let ctx = ReadCtx {
+                        data: &state.data,
+                        now_ms: state.read_now_ms(wall_clock_ns()),
+                    };
+                    ClientOutcome::Reply(execute_read(&ctx, &argv))
+                }
+                Err(BarrierError::NotLeader(leader)) => ClientOutcome::NotLeader { leader },
+                Err(BarrierError::Timeout) => ClientOutcome::Unknown("leadership not confirmed".into()),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// On the leader, periodically proposes removal of expired keys. Which keys
+/// go is decided at apply time from the replicated state, so every replica
+/// removes the same ones.
+async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        if !node.status().is_leader {
+            continue;
+        }
+        let due = {
+            let state = node.state.read();
+            let now_ms = state.read_now_ms(wall_clock_ns());
+            state.data.keyspace.first_expiry().is_some_and(|at| at < now_ms)
+        };
+        if due {
+            let rx = node.proposer.submit(Proposal::Sweep { max_keys: 1000 });
+            drop(node);
+            let _ = rx.await;
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! What a Raft log entry carries: a batch of client commands stamped with the
+//! leader's clock, and what applying it returns.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::reply::Reply;
+
+/// Identifies one client request across forwarding and retries, so the state
+/// machine applies it at most once. `origin` is random per node process and
+/// `seq` counts up within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RequestId {
+    pub origin: u64,
+    pub seq: u64,
+}
+
+/// One Raft log entry's application data. Group commit puts many concurrent
+/// commands into one entry.
+///
+/// `stamp_ns` is the leader's wall clock when it proposed the entry. The state
+/// machine never lets time go backwards: it uses `max(stamp_ns, last applied
+/// stamp)`, so every replica computes the same expiry and limiter state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogPayload {
+    pub stamp_ns: u64,
+    pub ops: Vec<Proposal>,
+}
+
+/// One replicated operation inside a [`LogPayload`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Proposal {
+    /// A client's write command, by argument vector.
+    Command { id: RequestId, argv: Vec<Bytes> },
+    /// Physically remove up to `max_keys` keys whose expiry has passed. The
+    /// leader proposes it periodically; which keys go is decided from the
+    /// replicated state and stamp, so replicas stay identical.
+    Sweep { max_keys: u32 },
+}
+
+/// Result of applying one log entry: one reply per [`Proposal`], in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    pub replies: Vec<Reply>,
+}

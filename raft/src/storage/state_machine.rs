@@ -1,0 +1,306 @@
+//! The deterministic state machine: applies committed entries to the dataset
+//! and builds, stores and installs snapshots.
+//!
+//! Architecture invariant: applying an entry depends only on the state and the
+//! entry (including its stamp). No local clock, no randomness, no iteration
+//! over unordered maps decides anything here.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::db::{BatchOp, Cf, Store};
+use super::storage_err;
+use crate::commands::{execute_write, Dataset, WriteCtx};
+use crate::error::Error;
+use crate::keyspace::{Entry as KeyEntry, Keyspace};
+use crate::payload::{ApplyResponse, LogPayload, Proposal, RequestId};
+use crate::reply::Reply;
+use crate::types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+const CURRENT_SNAPSHOT: &[u8] = b"current";
+
+/// How long a request id is remembered. Retries of a forwarded or re-proposed
+/// write happen within the no-leader timeout, far inside this window.
+const DEDUP_WINDOW_NS: u64 = 60 * 1_000_000_000;
+
+/// Replies to recently applied requests, so a retried request is answered
+/// from here instead of being applied twice.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct DedupTable {
+    replies: HashMap<RequestId, Reply>,
+    /// `(stamp_ns, id)` in apply order, for expiring old ids deterministically.
+    order: VecDeque<(u64, RequestId)>,
+}
+
+impl DedupTable {
+    fn get(&self, id: &RequestId) -> Option<&Reply> {
+        self.replies.get(id)
+    }
+
+    fn insert(&mut self, id: RequestId, stamp_ns: u64, reply: Reply) {
+        self.replies.insert(id, reply);
+        self.order.push_back((stamp_ns, id));
+    }
+
+    fn prune(&mut self, now_ns: u64) {
+        while let Some(&(stamp, id)) = self.order.front() {
+            if now_ns.saturating_sub(stamp) <= DEDUP_WINDOW_NS {
+                break;
+            }
+            self.order.pop_front();
+            self.replies.remove(&id);
+        }
+    }
+}
+
+/// Everything the log has produced so far. Shared with readers behind a lock;
+/// only [`StateMachine::apply`] and snapshot installation write it.
+#[derive(Debug, Default)]
+pub struct AppliedState {
+    pub data: Dataset,
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+    /// The greatest stamp applied; time never goes below it.
+    pub last_stamp_ns: u64,
+    dedup: DedupTable,
+}
+
+impl AppliedState {
+    /// The time a read should use on this node: the replicated clock, or the
+    /// local one if it is ahead (a key past its expiry is logically gone).
+    pub fn read_now_ms(&self, wall_ns: u64) -> u64 {
+        wall_ns.max(self.last_stamp_ns) / 1_000_000
+    }
+
+    fn apply_payload(&mut self, log_index: u64, payload: &LogPayload) -> Vec<Reply> {
+        let now_ns = payload.stamp_ns.max(self.last_stamp_ns);
+        self.last_stamp_ns = now_ns;
+        let now_ms = now_ns / 1_000_000;
+        let mut replies = Vec::with_capacity(payload.ops.len());
+        for op in &payload.ops {
+            let reply = match op {
+                Proposal::Command { id, argv } => {
+                    if let Some(reply) = self.dedup.get(id) {
+                        reply.clone()
+                    } else {
+                        let mut ctx = WriteCtx {
+                            data: &mut self.data,
+                            now_ms,
+                            now_ns,
+                            log_index,
+                        };
+                        let reply = execute_write(&mut ctx, argv);
+                        self.dedup.insert(*id, now_ns, reply.clone());
+                        reply
+                    }
+                }
+                Proposal::Sweep { max_keys } => {
+                    let removed = self.data.keyspace.sweep(now_ms, *max_keys as usize);
+                    Reply::Int(removed as i64)
+                }
+            };
+            replies.push(reply);
+        }
+        self.dedup.prune(now_ns);
+        replies
+    }
+}
+
+/// The serialized form of a snapshot's data.
+#[derive(Serialize)]
+struct ImageRef<'a> {
+    last_stamp_ns: u64,
+    #[serde(serialize_with = "serialize_keyspace")]
+    keyspace: &'a Keyspace,
+    dedup: &'a DedupTable,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    last_stamp_ns: u64,
+    keyspace: Vec<(Bytes, KeyEntry)>,
+    dedup: DedupTable,
+}
+
+fn serialize_keyspace<S: serde::Serializer>(ks: &&Keyspace, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ks.entries())
+}
+
+/// A stored snapshot: its metadata and data, as one RocksDB value.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+/// The state machine handed to openraft. Cloning shares the state.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    state: Arc<RwLock<AppliedState>>,
+    store: Arc<Store>,
+    snapshot_seq: Arc<AtomicU64>,
+}
+
+impl StateMachine {
+    /// Opens the state machine, restoring the latest stored snapshot. The log
+    /// after it is replayed by openraft.
+    pub fn open(store: Arc<Store>) -> Result<Self, Error> {
+        let mut state = AppliedState::default();
+        if let Some(stored) = Self::load_snapshot(&store)? {
+            restore(&mut state, &stored.meta, &stored.data)?;
+            tracing::info!(last_applied = ?state.last_applied, keys = state.data.keyspace.len(), "restored snapshot");
+        }
+        Ok(StateMachine {
+            state: Arc::new(RwLock::new(state)),
+            store,
+            snapshot_seq: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Shared read access for the read path, INFO and metrics.
+    pub fn state(&self) -> Arc<RwLock<AppliedState>> {
+        self.state.clone()
+    }
+
+    fn load_snapshot(store: &Store) -> Result<Option<StoredSnapshot>, Error> {
+        store
+            .get(Cf::Snapshot, CURRENT_SNAPSHOT)?
+            .map(|bytes| postcard::from_bytes(&bytes).map_err(Error::decode("snapshot")))
+            .transpose()
+    }
+
+    fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
+        let record = postcard::to_stdvec(&StoredSnapshot {
+            meta: meta.clone(),
+            data: data.to_vec(),
+        })
+        .map_err(Error::encode("snapshot"))?;
+        self.store.write(
+            vec![BatchOp::Put(Cf::Snapshot, CURRENT_SNAPSHOT.to_vec(), record)],
+            true,
+        )
+    }
+}
+
+/// Replaces `state` with a snapshot's content.
+fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
+    let image: Image = postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?;
+    state.data = Dataset {
+        keyspace: Keyspace::from_entries(image.keyspace),
+    };
+    state.last_stamp_ns = image.last_stamp_ns;
+    state.dedup = image.dedup;
+    state.last_applied = meta.last_log_id;
+    state.membership = meta.last_membership.clone();
+    Ok(())
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (meta, data) = {
+            let state = self.state.read();
+            let data = postcard::to_stdvec(&ImageRef {
+                last_stamp_ns: state.last_stamp_ns,
+                keyspace: &state.data.keyspace,
+                dedup: &state.dedup,
+            })
+            .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;
+            let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+            let snapshot_id = match state.last_applied {
+                Some(id) => format!("{}-{}-{seq}", id.leader_id, id.index),
+                None => format!("none-{seq}"),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: state.last_applied,
+                last_membership: state.membership.clone(),
+                snapshot_id,
+            };
+            (meta, data)
+        };
+        self.save_snapshot(&meta, &data)
+            .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(Some(meta.signature()), err), &e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let state = self.state.read();
+        Ok((state.last_applied, state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut state = self.state.write();
+        let mut responses = Vec::new();
+        for entry in entries {
+            state.last_applied = Some(entry.log_id);
+            let replies = match entry.payload {
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Normal(ref payload) => {
+                    state.apply_payload(entry.log_id.index, payload)
+                }
+                EntryPayload::Membership(ref membership) => {
+                    state.membership =
+                        StoredMembership::new(Some(entry.log_id), membership.clone());
+                    Vec::new()
+                }
+            };
+            responses.push(ApplyResponse { replies });
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let sig = || Some(meta.signature());
+        {
+            let mut fresh = AppliedState::default();
+            restore(&mut fresh, meta, &data)
+                .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(sig(), err), &e))?;
+            *self.state.write() = fresh;
+        }
+        self.save_snapshot(meta, &data)
+            .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(sig(), err), &e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot from leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let stored = Self::load_snapshot(&self.store)
+            .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(None, err), &e))?;
+        Ok(stored.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
+    }
+}

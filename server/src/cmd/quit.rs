@@ -1,0 +1,22 @@
+//! QUIT and RESET.
+
+use bytes::Bytes;
+use raftlimit_raft::Reply;
+
+use super::Session;
+use crate::connection::Protocol;
+use crate::shared::Shared;
+
+pub fn quit(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
+    session.closing = true;
+    Reply::Ok
+}
+
+/// Returns the connection to its initial state: RESP2, no name.
+pub fn reset(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
+    session.protocol = Protocol::Resp2;
+    let mut info = session.info.lock();
+    info.name = None;
+    info.protocol = Protocol::Resp2;
+    Reply::status("RESET")
+}

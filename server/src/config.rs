@@ -1,0 +1,308 @@
+//! Server configuration: a TOML file, overridden by environment variables,
+//! overridden by command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
+use serde::Deserialize;
+
+use crate::error::ServerError;
+
+/// Command-line flags and their environment variables. Each one, when given,
+/// overrides the same setting from the config file.
+#[derive(Debug, Clone, Default, Parser)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, short, env = "RAFTLIMIT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id; must be one of `[[cluster.nodes]]`.
+    #[arg(long, env = "RAFTLIMIT_NODE_ID")]
+    pub node_id: Option<NodeId>,
+    /// Directory for the RocksDB data of this node.
+    #[arg(long, env = "RAFTLIMIT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address for Redis clients (RESP).
+    #[arg(long, env = "RAFTLIMIT_RESP_ADDR")]
+    pub resp_addr: Option<SocketAddr>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "RAFTLIMIT_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Address for inter-node Raft RPC.
+    #[arg(long, env = "RAFTLIMIT_RAFT_ADDR")]
+    pub raft_addr: Option<SocketAddr>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "RAFTLIMIT_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `raftlimit=debug,openraft=info`.
+    #[arg(long, env = "RAFTLIMIT_LOG")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One voter of the cluster, as written in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub id: NodeId,
+    pub resp_addr: String,
+    pub raft_addr: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default = "default_cluster_name")]
+    pub name: String,
+    #[serde(default)]
+    pub nodes: Vec<MemberConfig>,
+}
+
+fn default_cluster_name() -> String {
+    "raftlimit".into()
+}
+
+/// Raft timing and batching.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSettings {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Snapshot and compact the log every this many entries.
+    pub snapshot_every: u64,
+    /// How long a command waits for a leader before `CLUSTERDOWN`.
+    pub no_leader_timeout_ms: u64,
+    /// Upper bound for one command, retries included.
+    pub request_timeout_ms: u64,
+    /// Most commands grouped into one log entry.
+    pub max_batch: usize,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        RaftSettings {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
+            snapshot_every: 10_000,
+            no_leader_timeout_ms: 2_000,
+            request_timeout_ms: 5_000,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// Client-facing limits, named after their Redis counterparts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientLimits {
+    /// `proto-max-bulk-len`: largest bulk string a client may send.
+    pub proto_max_bulk_len: usize,
+    /// Most arguments in one command.
+    pub max_multibulk_len: usize,
+    /// `maxclients`: connections beyond this are refused.
+    pub maxclients: usize,
+    /// `timeout`: close a connection idle this many seconds (0: never).
+    pub timeout: u64,
+    /// Close a client whose unsent replies exceed this many bytes.
+    pub output_buffer_limit: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            max_multibulk_len: 1024 * 1024,
+            maxclients: 10_000,
+            timeout: 0,
+            output_buffer_limit: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The whole server configuration after merging file, environment and flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node_id: NodeId,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "default_resp_addr")]
+    pub resp_addr: SocketAddr,
+    #[serde(default = "default_http_addr")]
+    pub http_addr: SocketAddr,
+    #[serde(default = "default_raft_addr")]
+    pub raft_addr: SocketAddr,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default = "default_log")]
+    pub log: String,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    #[serde(default)]
+    pub raft: RaftSettings,
+    #[serde(default)]
+    pub limits: ClientLimits,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_resp_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6379))
+}
+fn default_http_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9000))
+}
+fn default_raft_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7100))
+}
+fn default_log() -> String {
+    "info".into()
+}
+
+impl Config {
+    /// Loads the file named by the overrides (if any) and applies the overrides.
+    pub fn load(overrides: &Overrides) -> Result<Config, ServerError> {
+        let mut table = match &overrides.config {
+            Some(path) => read_toml(path)?,
+            None => toml::Table::new(),
+        };
+        // A missing node id is only an error if no override supplies it.
+        if let Some(id) = overrides.node_id {
+            table.insert("node_id".into(), toml::Value::Integer(id as i64));
+        }
+        let mut config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ServerError::Config(e.to_string()))?;
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = overrides.resp_addr {
+            config.resp_addr = addr;
+        }
+        if let Some(addr) = overrides.http_addr {
+            config.http_addr = addr;
+        }
+        if let Some(addr) = overrides.raft_addr {
+            config.raft_addr = addr;
+        }
+        if let Some(format) = overrides.log_format {
+            config.log_format = format;
+        }
+        if let Some(filter) = &overrides.log {
+            config.log = filter.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a config from TOML text (tests, embedded configs).
+    pub fn from_toml(text: &str) -> Result<Config, ServerError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&mut self) -> Result<(), ServerError> {
+        if self.cluster.nodes.is_empty() {
+            // A lone node is a cluster of one.
+            self.cluster.nodes.push(MemberConfig {
+                id: self.node_id,
+                resp_addr: self.resp_addr.to_string(),
+                raft_addr: self.raft_addr.to_string(),
+            });
+        }
+        if !self.cluster.nodes.iter().any(|n| n.id == self.node_id) {
+            return Err(ServerError::Config(format!(
+                "node_id {} is not listed in [[cluster.nodes]]",
+                self.node_id
+            )));
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_ms || r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return Err(ServerError::Config(
+                "raft timing needs 0 < heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
+            ));
+        }
+        if r.snapshot_every == 0 {
+            return Err(ServerError::Config("raft.snapshot_every must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The voters, keyed by id.
+    pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        self.cluster
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.id,
+                    NodeInfo {
+                        resp_addr: n.resp_addr.clone(),
+                        raft_addr: n.raft_addr.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The Raft node settings derived from this config.
+    pub fn node_config(&self) -> NodeConfig {
+        let mut node = NodeConfig::new(self.node_id, self.data_dir.clone(), self.members());
+        node.cluster_name = self.cluster.name.clone();
+        node.heartbeat_interval = Duration::from_millis(self.raft.heartbeat_ms);
+        node.election_timeout_min = Duration::from_millis(self.raft.election_timeout_min_ms);
+        node.election_timeout_max = Duration::from_millis(self.raft.election_timeout_max_ms);
+        node.snapshot_every = self.raft.snapshot_every;
+        node.no_leader_timeout = Duration::from_millis(self.raft.no_leader_timeout_ms);
+        node.request_timeout = Duration::from_millis(self.raft.request_timeout_ms);
+        node.max_batch = self.raft.max_batch;
+        node
+    }
+
+    /// `CONFIG GET` parameters and their values, in Redis's spelling.
+    pub fn redis_parameters(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("bind", self.resp_addr.ip().to_string()),
+            ("port", self.resp_addr.port().to_string()),
+            ("databases", "1".into()),
+            ("maxclients", self.limits.maxclients.to_string()),
+            ("timeout", self.limits.timeout.to_string()),
+            ("proto-max-bulk-len", self.limits.proto_max_bulk_len.to_string()),
+            ("maxmemory", "0".into()),
+            ("maxmemory-policy", "noeviction".into()),
+            // Durability comes from the Raft log, fsynced before every reply.
+            ("appendonly", "yes".into()),
+            ("appendfsync", "always".into()),
+            ("save", String::new()),
+            ("dir", self.data_dir.display().to_string()),
+            ("cluster-enabled", "no".into()),
+            ("protected-mode", "no".into()),
+            ("requirepass", String::new()),
+            ("lua-time-limit", "5000".into()),
+            ("busy-reply-threshold", "5000".into()),
+            ("slowlog-log-slower-than", "10000".into()),
+            ("notify-keyspace-events", String::new()),
+        ]
+    }
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table, ServerError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServerError::Config(format!("cannot read {}: {e}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+}

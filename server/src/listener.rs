@@ -1,0 +1,229 @@
+//! The RESP listener and the per-client loop: decode what is buffered, run
+//! or submit each command in order, then write every reply in order.
+//!
+//! Pipelining: writes are submitted to the Raft node as they are decoded and
+//! complete together (group commit); a read waits for the connection's
+//! earlier writes so a client always reads its own writes, and a write waits
+//! for earlier reads so they cannot observe it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use raftlimit_raft::commands::unknown_command;
+use raftlimit_raft::Reply;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::cmd::Session;
+use crate::connection::{Connection, Limits};
+use crate::dispatch::{route, Route};
+use crate::metrics::{COMMANDS_TOTAL, COMMAND_DURATION, COMMAND_ERRORS_TOTAL};
+use crate::shared::Shared;
+
+/// Most replies held back before they are written out.
+const MAX_PENDING: usize = 1024;
+
+enum Pending {
+    Ready(Reply),
+    Waiting { reply: BoxFuture<'static, Reply>, is_write: bool },
+}
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                // Out of file descriptors and similar: back off, keep serving.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+        if shared.clients.len() >= shared.config.limits.maxclients {
+            shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(reject(stream));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let local = stream.local_addr().unwrap_or(addr);
+            client_loop(stream, addr, local, shared).await;
+        });
+    }
+}
+
+async fn reject(stream: TcpStream) {
+    let mut conn = Connection::new(stream);
+    conn.queue(&Reply::error("ERR max number of clients reached"));
+    let _ = conn.flush().await;
+}
+
+/// Times a command and counts it (and its error, if any) by name. Names come
+/// from the command tables, so label cardinality is bounded.
+fn observe(name: &'static str, started: Instant, reply: &Reply) {
+    metrics::histogram!(COMMAND_DURATION, "command" => name).record(started.elapsed().as_secs_f64());
+    metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
+    if let Some(code) = reply.error_code() {
+        let code = match code {
+            "ERR" | "WRONGTYPE" | "CLUSTERDOWN" | "TRYAGAIN" | "NOPERM" | "NOAUTH" | "NOSCRIPT" => code,
+            _ => "OTHER",
+        };
+        metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => name, "code" => code.to_owned()).increment(1);
+    }
+}
+
+async fn drain<S>(conn: &mut Connection<S>, pending: &mut VecDeque<Pending>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(item) = pending.pop_front() {
+        let reply = match item {
+            Pending::Ready(reply) => reply,
+            Pending::Waiting { reply, .. } => reply.await,
+        };
+        conn.queue(&reply);
+    }
+}
+
+fn limits(shared: &Shared) -> Limits {
+    Limits {
+        max_bulk_len: shared.config.limits.proto_max_bulk_len,
+        max_multibulk_len: shared.config.limits.max_multibulk_len,
+    }
+}
+
+async fn client_loop(stream: TcpStream, addr: SocketAddr, local: SocketAddr, shared: Arc<Shared>) {
+    let info = shared.clients.register(addr, local);
+    let id = info.lock().id;
+    let mut session = Session::new(info.clone());
+    let mut conn = Connection::new(stream);
+    let limits = limits(&shared);
+    let idle = Duration::from_secs(shared.config.limits.timeout);
+    let output_limit = shared.config.limits.output_buffer_limit;
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    'conn: loop {
+        loop {
+            let argv = match conn.buffered_command(&limits) {
+                Ok(Some(argv)) => argv,
+                Ok(None) => break,
+                Err(err) => {
+                    drain(&mut conn, &mut pending).await;
+                    conn.queue(&Reply::error(format!("ERR {err}")));
+                    let _ = conn.flush().await;
+                    tracing::debug!(client = id, %err, "protocol error; closing");
+                    break 'conn;
+                }
+            };
+            handle(&shared, &mut session, &mut conn, &mut pending, argv).await;
+            if session.closing {
+                break;
+            }
+            if pending.len() >= MAX_PENDING {
+                drain(&mut conn, &mut pending).await;
+            }
+            if conn.queued_len() > output_limit {
+                tracing::warn!(client = id, "output buffer limit reached; closing");
+                break 'conn;
+            }
+        }
+        drain(&mut conn, &mut pending).await;
+        if conn.flush().await.is_err() || session.closing {
+            break;
+        }
+        let more = if idle.is_zero() {
+            conn.fill().await
+        } else {
+            match tokio::time::timeout(idle, conn.fill()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::debug!(client = id, "idle timeout; closing");
+                    break;
+                }
+            }
+        };
+        if !matches!(more, Ok(true)) {
+            break;
+        }
+    }
+    shared.clients.unregister(id);
+}
+
+async fn handle<S>(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    conn: &mut Connection<S>,
+    pending: &mut VecDeque<Pending>,
+    argv: Vec<Bytes>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let route = route(&argv[0]);
+    {
+        let mut info = session.info.lock();
+        info.last_active = started;
+        info.last_command = match &route {
+            Route::Local(spec) => spec.name.to_owned(),
+            Route::Keyspace(spec) => spec.name.to_owned(),
+            Route::Unknown => String::new(),
+        };
+    }
+    match route {
+        Route::Local(spec) => {
+            // Session commands (HELLO switches the protocol) must see every
+            // earlier reply encoded first.
+            drain(conn, pending).await;
+            let reply = if raftlimit_raft::commands::arity_ok(spec.arity, argv.len()) {
+                (spec.run)(session, shared, &argv)
+            } else {
+                Reply::wrong_arity(spec.name)
+            };
+            conn.protocol = session.protocol;
+            observe(spec.name, started, &reply);
+            pending.push_back(Pending::Ready(reply));
+        }
+        Route::Keyspace(spec) => {
+            if !spec.arity_ok(argv.len()) {
+                let reply = Reply::wrong_arity(spec.name);
+                observe(spec.name, started, &reply);
+                pending.push_back(Pending::Ready(reply));
+                return;
+            }
+            let name = spec.name;
+            let is_write = spec.is_write();
+            // Consecutive writes share entries and consecutive reads share a
+            // read barrier, but a read must not run before an earlier write
+            // of this connection, nor after a later one: alternation drains.
+            if pending
+                .iter()
+                .any(|p| matches!(p, Pending::Waiting { is_write: w, .. } if *w != is_write))
+            {
+                drain(conn, pending).await;
+            }
+            let future = if is_write {
+                shared.node.write(argv).boxed()
+            } else {
+                shared.node.read(argv).boxed()
+            };
+            let reply = async move {
+                let reply = future.await;
+                observe(name, started, &reply);
+                reply
+            }
+            .boxed();
+            pending.push_back(Pending::Waiting { reply, is_write });
+        }
+        Route::Unknown => {
+            metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "unknown", "code" => "ERR").increment(1);
+            pending.push_back(Pending::Ready(unknown_command(&argv)));
+        }
+    }
+}

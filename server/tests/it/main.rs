@@ -1,0 +1,27 @@
+//! Integration tests of the server against a real in-process 3-node cluster,
+//! through a real Redis client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cluster;
+mod commands;
+mod connection;
+mod protocol;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use raftlimit_testkit::{ClusterOptions, TestCluster};
+
+/// Starts a default cluster and waits for its leader.
+pub fn cluster() -> (TestCluster, usize) {
+    let cluster = TestCluster::start(ClusterOptions::default()).expect("cluster starts");
+    let leader = cluster.wait_for_leader(Duration::from_secs(10)).expect("leader elected");
+    (cluster, leader)
+}
+
+/// One cluster shared by the command-semantics tests, which use disjoint keys.
+pub fn shared_cluster() -> &'static TestCluster {
+    static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| cluster().0)
+}
