@@ -59,7 +59,7 @@ pub fn format_duration(ns: u64) -> String {
         return "0s".to_owned();
     }
     for (size, suffix) in UNITS {
-        if ns % size == 0 {
+        if ns.is_multiple_of(size) {
             return format!("{}{suffix}", ns / size);
         }
     }

@@ -28,6 +28,12 @@ pub enum Reply {
     Set(Vec<Reply>),
     Double(f64),
     Bool(bool),
+    /// A reply whose shape differs by protocol, e.g. RL.CHECK: a flat array
+    /// of integers in RESP2, a map in RESP3.
+    ByProtocol {
+        resp2: Box<Reply>,
+        resp3: Box<Reply>,
+    },
 }
 
 impl Reply {

@@ -154,6 +154,47 @@ pub struct Config {
     pub raft: RaftSettings,
     #[serde(default)]
     pub limits: ClientLimits,
+    /// Named limiter policies, `[policies.NAME]`.
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicyConfig>,
+}
+
+/// A `[policies.NAME]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub limit: u64,
+    /// A duration such as `1s`, `500ms`, `1m`, `24h`.
+    pub period: String,
+    pub burst: Option<u64>,
+    /// `gcra` (default), `sliding` or `fixed`.
+    pub algo: Option<String>,
+    /// Count but never deny.
+    #[serde(default)]
+    pub shadow: bool,
+}
+
+impl PolicyConfig {
+    /// The `RL.POLICY SET` command that installs this policy.
+    pub fn command(&self, name: &str) -> Vec<bytes::Bytes> {
+        let mut argv: Vec<bytes::Bytes> = vec![
+            "RL.POLICY".into(),
+            "SET".into(),
+            name.to_owned().into(),
+            self.limit.to_string().into(),
+            self.period.clone().into(),
+        ];
+        if let Some(burst) = self.burst {
+            argv.extend(["BURST".into(), burst.to_string().into()]);
+        }
+        if let Some(algo) = &self.algo {
+            argv.extend(["ALGO".into(), algo.clone().into()]);
+        }
+        if self.shadow {
+            argv.push("SHADOW".into());
+        }
+        argv
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -210,7 +251,8 @@ impl Config {
 
     /// Parses a config from TOML text (tests, embedded configs).
     pub fn from_toml(text: &str) -> Result<Config, ServerError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -231,13 +273,24 @@ impl Config {
             )));
         }
         let r = &self.raft;
-        if r.heartbeat_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_ms || r.election_timeout_max_ms <= r.election_timeout_min_ms {
+        if r.heartbeat_ms == 0
+            || r.election_timeout_min_ms <= r.heartbeat_ms
+            || r.election_timeout_max_ms <= r.election_timeout_min_ms
+        {
             return Err(ServerError::Config(
                 "raft timing needs 0 < heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms".into(),
             ));
         }
         if r.snapshot_every == 0 {
-            return Err(ServerError::Config("raft.snapshot_every must be positive".into()));
+            return Err(ServerError::Config(
+                "raft.snapshot_every must be positive".into(),
+            ));
+        }
+        for (name, policy) in &self.policies {
+            let argv = policy.command(name);
+            if let Err(err) = raftlimit_raft::commands::limiter::parse_policy(&argv[2..]) {
+                return Err(ServerError::Config(format!("[policies.{name}]: {err:?}")));
+            }
         }
         Ok(())
     }
@@ -281,7 +334,10 @@ impl Config {
             ("databases", "1".into()),
             ("maxclients", self.limits.maxclients.to_string()),
             ("timeout", self.limits.timeout.to_string()),
-            ("proto-max-bulk-len", self.limits.proto_max_bulk_len.to_string()),
+            (
+                "proto-max-bulk-len",
+                self.limits.proto_max_bulk_len.to_string(),
+            ),
             ("maxmemory", "0".into()),
             ("maxmemory-policy", "noeviction".into()),
             // Durability comes from the Raft log, fsynced before every reply.

@@ -67,7 +67,11 @@ impl RequestDecoder {
     /// Decodes the next complete command from `buf`, consuming its bytes.
     /// `Ok(None)` means more bytes are needed. Empty commands (`*0`, blank
     /// inline lines) are skipped, as Redis does.
-    pub fn decode(&mut self, buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    pub fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: &Limits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         loop {
             if self.remaining == 0 {
                 if buf.is_empty() {
@@ -139,7 +143,10 @@ impl RequestDecoder {
 
     /// Decodes one inline command (`SET k v\r\n`), as telnet sends it.
     fn decode_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        let Some(end) = buf[..buf.len().min(MAX_INLINE_LEN + 1)].iter().position(|&b| b == b'\n') else {
+        let Some(end) = buf[..buf.len().min(MAX_INLINE_LEN + 1)]
+            .iter()
+            .position(|&b| b == b'\n')
+        else {
             if buf.len() > MAX_INLINE_LEN {
                 return Err(protocol_error("too big inline request"));
             }
@@ -252,7 +259,9 @@ fn to_resp2(reply: &Reply) -> Resp2Frame {
         Reply::Int(n) => Resp2Frame::Integer(*n),
         Reply::Bulk(b) => Resp2Frame::BulkString(b.clone()),
         Reply::Nil | Reply::NilArray => Resp2Frame::Null,
-        Reply::Array(items) | Reply::Set(items) => Resp2Frame::Array(items.iter().map(to_resp2).collect()),
+        Reply::Array(items) | Reply::Set(items) => {
+            Resp2Frame::Array(items.iter().map(to_resp2).collect())
+        }
         Reply::Map(pairs) => Resp2Frame::Array(
             pairs
                 .iter()
@@ -261,6 +270,7 @@ fn to_resp2(reply: &Reply) -> Resp2Frame {
         ),
         Reply::Double(d) => Resp2Frame::BulkString(Bytes::from(format_double(*d))),
         Reply::Bool(b) => Resp2Frame::Integer(i64::from(*b)),
+        Reply::ByProtocol { resp2, .. } => to_resp2(resp2),
     }
 }
 
@@ -310,6 +320,7 @@ fn to_resp3(reply: &Reply) -> Resp3Frame {
             data: *b,
             attributes: None,
         },
+        Reply::ByProtocol { resp3, .. } => to_resp3(resp3),
     }
 }
 
@@ -336,8 +347,12 @@ pub fn encode_reply(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
         return;
     }
     let result = match protocol {
-        Protocol::Resp2 => redis_protocol::resp2::encode::extend_encode(out, &to_resp2(reply), false),
-        Protocol::Resp3 => redis_protocol::resp3::encode::complete::extend_encode(out, &to_resp3(reply), false),
+        Protocol::Resp2 => {
+            redis_protocol::resp2::encode::extend_encode(out, &to_resp2(reply), false)
+        }
+        Protocol::Resp3 => {
+            redis_protocol::resp3::encode::complete::extend_encode(out, &to_resp3(reply), false)
+        }
     };
     if let Err(err) = result {
         tracing::error!(%err, "cannot encode reply");
@@ -366,7 +381,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// The next complete command already buffered, without reading.
-    pub fn buffered_command(&mut self, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    pub fn buffered_command(
+        &mut self,
+        limits: &Limits,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         self.decoder.decode(&mut self.read_buf, limits)
     }
 
@@ -424,11 +442,15 @@ mod tests {
 
     #[test]
     fn multibulk_and_inline() {
-        let cmds = decode_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset a \"b c\"\r\n\r\n").unwrap_or_default();
+        let cmds = decode_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nset a \"b c\"\r\n\r\n")
+            .unwrap_or_default();
         assert_eq!(cmds.len(), 3);
         assert_eq!(cmds[0], vec![Bytes::from("GET"), Bytes::from("k")]);
         assert_eq!(cmds[1], vec![Bytes::from("PING")]);
-        assert_eq!(cmds[2], vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]);
+        assert_eq!(
+            cmds[2],
+            vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]
+        );
     }
 
     #[test]
@@ -443,20 +465,51 @@ mod tests {
                 got = Some(cmd);
             }
         }
-        assert_eq!(got, Some(vec![Bytes::from("SET"), Bytes::from(&b"k\x00"[..]), Bytes::new()]));
+        assert_eq!(
+            got,
+            Some(vec![
+                Bytes::from("SET"),
+                Bytes::from(&b"k\x00"[..]),
+                Bytes::new()
+            ])
+        );
     }
 
     #[test]
     fn limits_are_enforced_before_allocation() {
-        assert_eq!(decode_all(b"*17\r\n"), Err(protocol_error("invalid multibulk length")));
-        assert_eq!(decode_all(b"*2\r\n$1025\r\n"), Err(protocol_error("invalid bulk length")));
-        assert_eq!(decode_all(b"*1\r\n$-5\r\n"), Err(protocol_error("invalid bulk length")));
-        assert_eq!(decode_all(b"*1\r\n:5\r\n"), Err(protocol_error("expected '$', got ':'")));
-        assert_eq!(decode_all(b"*x\r\n"), Err(protocol_error("invalid multibulk length")));
-        assert_eq!(decode_all(b"*1\r\n$1\r\nabc"), Err(protocol_error("bulk string not terminated by CRLF")));
-        assert_eq!(decode_all(b"set a \"b\r\n"), Err(protocol_error("unbalanced quotes in request")));
+        assert_eq!(
+            decode_all(b"*17\r\n"),
+            Err(protocol_error("invalid multibulk length"))
+        );
+        assert_eq!(
+            decode_all(b"*2\r\n$1025\r\n"),
+            Err(protocol_error("invalid bulk length"))
+        );
+        assert_eq!(
+            decode_all(b"*1\r\n$-5\r\n"),
+            Err(protocol_error("invalid bulk length"))
+        );
+        assert_eq!(
+            decode_all(b"*1\r\n:5\r\n"),
+            Err(protocol_error("expected '$', got ':'"))
+        );
+        assert_eq!(
+            decode_all(b"*x\r\n"),
+            Err(protocol_error("invalid multibulk length"))
+        );
+        assert_eq!(
+            decode_all(b"*1\r\n$1\r\nabc"),
+            Err(protocol_error("bulk string not terminated by CRLF"))
+        );
+        assert_eq!(
+            decode_all(b"set a \"b\r\n"),
+            Err(protocol_error("unbalanced quotes in request"))
+        );
         let long = vec![b'a'; MAX_INLINE_LEN + 10];
-        assert_eq!(decode_all(&long), Err(protocol_error("too big inline request")));
+        assert_eq!(
+            decode_all(&long),
+            Err(protocol_error("too big inline request"))
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, metrics: Promethe
         let shared = shared.clone();
         let metrics = metrics.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), respond(stream, &shared, &metrics)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), respond(stream, &shared, &metrics))
+                    .await;
         });
     }
 }
@@ -42,7 +44,11 @@ pub fn is_ready(shared: &Shared) -> (bool, String) {
     (ready, text)
 }
 
-async fn respond(mut stream: TcpStream, shared: &Shared, metrics: &PrometheusHandle) -> std::io::Result<()> {
+async fn respond(
+    mut stream: TcpStream,
+    shared: &Shared,
+    metrics: &PrometheusHandle,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
@@ -60,10 +66,22 @@ async fn respond(mut stream: TcpStream, shared: &Shared, metrics: &PrometheusHan
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => {
             let (ready, text) = is_ready(shared);
-            (if ready { "200 OK" } else { "503 Service Unavailable" }, "text/plain", text)
+            (
+                if ready {
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                },
+                "text/plain",
+                text,
+            )
         }
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "method not allowed\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".to_string(),
+        ),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

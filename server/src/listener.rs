@@ -30,7 +30,10 @@ const MAX_PENDING: usize = 1024;
 
 enum Pending {
     Ready(Reply),
-    Waiting { reply: BoxFuture<'static, Reply>, is_write: bool },
+    Waiting {
+        reply: BoxFuture<'static, Reply>,
+        is_write: bool,
+    },
 }
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -44,9 +47,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+        shared
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
         if shared.clients.len() >= shared.config.limits.maxclients {
-            shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
             tokio::spawn(reject(stream));
             continue;
         }
@@ -68,14 +77,18 @@ async fn reject(stream: TcpStream) {
 /// Times a command and counts it (and its error, if any) by name. Names come
 /// from the command tables, so label cardinality is bounded.
 fn observe(name: &'static str, started: Instant, reply: &Reply) {
-    metrics::histogram!(COMMAND_DURATION, "command" => name).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(COMMAND_DURATION, "command" => name)
+        .record(started.elapsed().as_secs_f64());
     metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
     if let Some(code) = reply.error_code() {
         let code = match code {
-            "ERR" | "WRONGTYPE" | "CLUSTERDOWN" | "TRYAGAIN" | "NOPERM" | "NOAUTH" | "NOSCRIPT" => code,
+            "ERR" | "WRONGTYPE" | "CLUSTERDOWN" | "TRYAGAIN" | "NOPERM" | "NOAUTH" | "NOSCRIPT" => {
+                code
+            }
             _ => "OTHER",
         };
-        metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => name, "code" => code.to_owned()).increment(1);
+        metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => name, "code" => code.to_owned())
+            .increment(1);
     }
 }
 
@@ -164,7 +177,10 @@ async fn handle<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let route = route(&argv[0]);
     {
@@ -222,7 +238,8 @@ async fn handle<S>(
             pending.push_back(Pending::Waiting { reply, is_write });
         }
         Route::Unknown => {
-            metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "unknown", "code" => "ERR").increment(1);
+            metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "unknown", "code" => "ERR")
+                .increment(1);
             pending.push_back(Pending::Ready(unknown_command(&argv)));
         }
     }

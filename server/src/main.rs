@@ -7,7 +7,11 @@ use raftlimit_server::config::Overrides;
 use raftlimit_server::{logging, Config, Server};
 
 #[derive(Debug, Parser)]
-#[command(name = "raftlimit-server", version, about = "A Raft-replicated rate limiter that speaks the Redis protocol")]
+#[command(
+    name = "raftlimit-server",
+    version,
+    about = "A Raft-replicated rate limiter that speaks the Redis protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -44,7 +48,9 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let server = Server::bind_and_start(config).await.context("starting the node")?;
+        let server = Server::bind_and_start(config)
+            .await
+            .context("starting the node")?;
         wait_for_signal().await?;
         tracing::info!("shutting down");
         server.shutdown().await;
@@ -73,12 +79,19 @@ fn healthcheck(config: &Config, live: bool) -> anyhow::Result<()> {
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     if response.starts_with("HTTP/1.1 200") {
         Ok(())
     } else {
-        anyhow::bail!("{} is not ready: {}", addr, response.lines().next().unwrap_or(""))
+        anyhow::bail!(
+            "{} is not ready: {}",
+            addr,
+            response.lines().next().unwrap_or("")
+        )
     }
 }

@@ -37,6 +37,45 @@ impl Listeners {
     }
 }
 
+/// Installs the config file's `[policies.*]` into the replicated policy
+/// table. The leader does it, once per term, for names the table lacks, so a
+/// policy changed at runtime with RL.POLICY SET is not overwritten.
+async fn seed_policies(shared: Arc<Shared>) {
+    if shared.config.policies.is_empty() {
+        return;
+    }
+    let mut seeded_term = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let status = shared.node.status();
+        if !status.is_leader || seeded_term == Some(status.term) {
+            continue;
+        }
+        let missing: Vec<_> = {
+            let state = shared.node.state().read();
+            shared
+                .config
+                .policies
+                .iter()
+                .filter(|(name, _)| !state.data.policies.contains_key(*name))
+                .map(|(name, policy)| policy.command(name))
+                .collect()
+        };
+        let mut ok = true;
+        for argv in missing {
+            let reply = shared.node.write(argv).await;
+            if reply.is_error() {
+                tracing::warn!(?reply, "seeding a configured policy failed");
+                ok = false;
+            }
+        }
+        if ok {
+            seeded_term = Some(status.term);
+        }
+    }
+}
+
 /// A running node.
 #[derive(Debug)]
 pub struct Server {
@@ -48,7 +87,11 @@ pub struct Server {
 
 impl Server {
     /// Starts a node on already-bound listeners.
-    pub async fn start(config: Config, listeners: Listeners, filter: NetFilter) -> Result<Server, ServerError> {
+    pub async fn start(
+        config: Config,
+        listeners: Listeners,
+        filter: NetFilter,
+    ) -> Result<Server, ServerError> {
         let metrics = crate::metrics::recorder()?;
         let resp_addr = listeners.resp.local_addr()?;
         let http_addr = listeners.http.local_addr()?;
@@ -59,6 +102,7 @@ impl Server {
             tokio::spawn(crate::listener::serve(listeners.resp, shared.clone())),
             tokio::spawn(crate::http::serve(listeners.http, shared.clone(), metrics)),
             tokio::spawn(crate::metrics::update_gauges(shared.clone())),
+            tokio::spawn(seed_policies(shared.clone())),
         ];
         tracing::info!(resp = %resp_addr, http = %http_addr, node = shared.config.node_id, "serving");
         Ok(Server {

@@ -92,6 +92,10 @@ impl ClientRegistry {
     }
 
     pub fn snapshot(&self) -> Vec<ClientInfo> {
-        self.clients.lock().values().map(|c| c.lock().clone()).collect()
+        self.clients
+            .lock()
+            .values()
+            .map(|c| c.lock().clone())
+            .collect()
     }
 }

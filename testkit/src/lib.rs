@@ -39,6 +39,8 @@ pub struct ClusterOptions {
     pub snapshot_every: u64,
     pub no_leader_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Extra TOML appended to every node's config (e.g. `[policies.api]`).
+    pub extra_toml: String,
 }
 
 impl Default for ClusterOptions {
@@ -48,6 +50,7 @@ impl Default for ClusterOptions {
             snapshot_every: 10_000,
             no_leader_timeout_ms: 2_000,
             request_timeout_ms: 5_000,
+            extra_toml: String::new(),
         }
     }
 }
@@ -90,12 +93,13 @@ impl TestCluster {
         let mut nodes = Vec::new();
         for (i, (resp, http, raft)) in addrs.into_iter().enumerate() {
             let text = format!(
-                "node_id = {}\ndata_dir = {:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n[raft]\nsnapshot_every = {}\nno_leader_timeout_ms = {}\nrequest_timeout_ms = {}\n",
+                "node_id = {}\ndata_dir = {:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n[raft]\nsnapshot_every = {}\nno_leader_timeout_ms = {}\nrequest_timeout_ms = {}\n{}\n",
                 i + 1,
                 dir.path().join(format!("node{}", i + 1)),
                 options.snapshot_every,
                 options.no_leader_timeout_ms,
                 options.request_timeout_ms,
+                options.extra_toml,
             );
             let mut config = Config::from_toml(&text)?;
             config.cluster = ClusterConfig {
@@ -259,7 +263,9 @@ impl TestCluster {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(HarnessError::Timeout(format!("nodes did not apply index {index}")));
+                return Err(HarnessError::Timeout(format!(
+                    "nodes did not apply index {index}"
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -267,7 +273,9 @@ impl TestCluster {
 
     /// Indexes of the running nodes other than `node`.
     pub fn others(&self, node: usize) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|&i| i != node && self.is_running(i)).collect()
+        (0..self.nodes.len())
+            .filter(|&i| i != node && self.is_running(i))
+            .collect()
     }
 }
 

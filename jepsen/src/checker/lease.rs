@@ -2,18 +2,25 @@
 //!
 //! # When is a lease certainly held?
 //!
-//! A granted lease is held on the server from its grant instant `g` until
-//! the first of its expiry `g + ttl` and the effect of a release of its id.
-//! We know `g ∈ [acquire invoke, acquire complete]` on our clock (up to
-//! `time_slack_ns` of server clock error), and a release takes effect no
-//! earlier than its invocation. So the lease is *certainly* held throughout
+//! A granted lease is held on the server from its grant until the first of
+//! its expiry and the effect of a release of its id. The server measures the
+//! TTL with the timestamps the Raft leader stamps on entries (see
+//! `docs/limiter.md`): the lease expires for a later command stamped
+//! `τ_c` once `τ_c ≥ τ_g + ttl`. With node clocks that agree up to a skew
+//! `σ` (and one unknown offset from ours), a command evaluated at real time
+//! `r_c` still sees the lease unless `r_c ≥ r_g + ttl - 2σ`, where `r_g`,
+//! the grant's real instant, lies in `[acquire invoke, acquire complete]`.
+//! `time_slack_ns` (`s`) must be at least `2σ`; the default 5 ms suits nodes
+//! sharing one host clock. A release takes effect no earlier than its
+//! invocation. So the lease is *certainly* held throughout
 //!
 //! ```text
 //! [acquire complete, min(acquire invoke + ttl - s, invoke of any release of its id))
 //! ```
 //!
-//! because `g ≤ complete`, `g + ttl ≥ invoke + ttl - s`, and nothing can end
-//! it before a release is even sent. Releases are those of the same id on the
+//! because it exists once its acquire has completed, cannot have expired
+//! before `invoke + ttl - s`, and nothing can end it before a release is even
+//! sent. Releases are those of the same id on the
 //! same key that completed `Ok` or `Info` (`Fail` ones had no effect by
 //! contract), including releases invoked before the grant if they could still
 //! take effect after it (id reuse with a late `Info` release). `Info`
@@ -49,6 +56,7 @@ pub struct Leases {
 impl Default for Leases {
     fn default() -> Self {
         Self {
+            // Twice a skew of up to 2.5 ms between nodes.
             time_slack_ns: 5_000_000,
             max_anomalies: 50,
         }

@@ -1,75 +1,89 @@
-//! Rate limits (`RL.CHECK key limit period fixed|gcra`): no key admits more than its limit allows.
+//! Rate limits (`RL.CHECK key limit period ALGO gcra|sliding|fixed`): no key admits more than its limit allows.
 //!
 //! # What can be known
 //!
-//! The server decides with its own clock; we only know that each operation
-//! took effect at some real instant `r ∈ [invoke, complete]` of our
-//! monotonic clock. We assume the server's clock runs at the real rate with
-//! an unknown offset, up to `time_slack_ns` (`s`) of error per operation,
-//! which covers millisecond timestamps, reply rounding and the skew between
-//! nodes that share a host clock. Operations that did not complete `Ok` are
-//! never evidence of an admission: an `Info` check may have been admitted,
-//! denied or never executed, and counting it would let a correct server fail.
-//! (They do count as *possible* admissions in the availability statistic
-//! below, where that is the conservative direction.)
+//! The server decides with a timestamp the Raft leader stamps on each entry
+//! (its wall clock, in nanoseconds; see `docs/limiter.md`); we only know that
+//! each operation took effect at some real instant `r ∈ [invoke, complete]`
+//! of our monotonic clock. Every node's clock is assumed to run at the real
+//! rate with one unknown common offset, up to a skew `σ` between nodes.
+//! `time_slack_ns` (`s`) must be at least `2σ + 1 ms` (the 1 ms covers
+//! `reset_after_ms`, which the server rounds up); the default of 5 ms suits
+//! nodes sharing one host clock. A clock nemesis that skews nodes further
+//! must raise it: a correct server really does admit more when its leaders'
+//! clocks disagree.
 //!
-//! Every criterion below takes a set `S` of `Ok`-admitted checks whose whole
+//! Operations that did not complete `Ok` are never evidence of an
+//! admission: an `Info` check may have been admitted, denied or never
+//! executed, and counting it would let a correct server fail. (They count as
+//! *possible* admissions in the availability statistic below, where that is
+//! the conservative direction.)
+//!
+//! Every criterion takes a set `S` of `Ok`-admitted checks whose whole
 //! intervals lie inside one span `[x, y]` of our clock (`d = y - x`). Their
-//! server timestamps then lie in one span of length at most `d + s`,
-//! wherever the offset and the effect instants really were. Each bound is the
-//! most a *correct* server can admit in such a span, so exceeding it cannot
-//! happen on correct behaviour.
+//! timestamps lie in one span of length at most `d + 2σ ≤ d + s`, wherever
+//! the offset and the effect instants really were. Each bound is the most a
+//! *correct* server can admit in such a span, so exceeding it cannot happen
+//! on correct behaviour.
 //!
-//! # `fixed`: staircase bound
+//! # `fixed` and `sliding`: staircase bound
 //!
-//! Windows are consecutive half-open intervals of length `P` on the server's
-//! clock, each admitting at most `L`. A closed span of length `ℓ` meets at
-//! most `⌈ℓ/P⌉ + 1` windows (write its start as `qP + r`, `0 ≤ r < P`; it
-//! meets windows `q..=q + ⌊(r + ℓ)/P⌋`). So if `d ≤ (m-1)·P - s` the admissions
-//! of `S` fall in at most `m` windows and `|S| ≤ m·L`. For `m = 2`: in any
-//! span of length `P - s`, at most `2L` — a correct server really can admit
-//! `L` just before a boundary and `L` just after it. Larger `m` catch a
-//! sustained excess that never shows in one period (admitting `1.5·L` per
-//! window is caught once `1.5·(m-1) > m`, i.e. `m ≥ 4`). The checker tries
-//! `m = 2..=8` and then powers of two up to the length of the run.
+//! Fixed windows are consecutive half-open intervals of length `P` on the
+//! server's clock, each counting at most `L`. (When a leader's clock is
+//! behind, the server counts the request in the window already stored,
+//! never an earlier one, so the windows `S` is counted in are still among
+//! those its timestamps' span meets, give or take `σ`.) A closed span of
+//! length `ℓ` meets at most `⌈ℓ/P⌉ + 1` windows (write its start as
+//! `qP + r`, `0 ≤ r < P`; it meets windows `q..=q + ⌊(r + ℓ)/P⌋`). So if
+//! `d ≤ (m-1)·P - s`, `S` is counted in at most `m` windows and
+//! `|S| ≤ m·L`. For `m = 2`: in any span of length `P - s`, at most `2L` —
+//! a correct server really can admit `L` just before a boundary and `L`
+//! just after it. Larger `m` catch a sustained excess that never shows in one
+//! period (admitting `1.5·L` per window is caught once `1.5·(m-1) > m`,
+//! i.e. `m ≥ 4`). The checker tries `m = 2..=8` and then powers of two up to
+//! the length of the run. The sliding window also counts at most `L` per
+//! aligned window, so the same bound applies to it.
 //!
 //! A single extra admission in one window cannot be seen this way: without
 //! knowing where the server's window boundaries are, `L + 1` admissions close
-//! together may straddle a boundary. The server's replies can tell us: for
-//! `fixed`, `reset_after_ms` (`R`) is the time from evaluation to the end of
-//! the window the request was counted in, so that window ends, on our clock
-//! shifted by the unknown offset, within `E = [invoke + R - s, complete + R + s]`.
-//! Ends of distinct windows are at least `P` apart. If admissions' `E`
-//! intervals share a common point and each is shorter than `P/2`, any two of
-//! their ends are less than `P` apart, so they all claim the *same* window:
-//! more than `L` of them is an over-admission by the server's own account.
-//! This catches one admission too many per window whenever latency is well
-//! under half a period.
+//! together may straddle a boundary. The server's replies tell us: for
+//! `fixed`, `reset_after_ms` (`R`) is the time from the request's timestamp
+//! to the end of the window it was counted in, rounded up to a millisecond,
+//! so that window ends, on our clock shifted by the unknown offset, within
+//! `E = [invoke + R - s, complete + R + s]`. Ends of distinct windows are at
+//! least `P` apart. If admissions' `E` intervals share a common point and
+//! each is shorter than `P/2`, any two of their ends are less than `P`
+//! apart, so they all claim the *same* window: more than `L` of them is an
+//! over-admission by the server's own account. This catches one admission
+//! too many per window whenever latency is well under half a period.
 //!
 //! # `gcra`: token-bucket bound
 //!
 //! GCRA with limit `L` per `P` and burst `B` (default `L`) has emission
-//! interval `T = P/L` and admits a request at `t` only if its theoretical
-//! arrival time `TAT ≤ t + (B-1)·T`, then sets `TAT = max(TAT, t) + T`. If
-//! `k` admissions happen at `t₁ ≤ … ≤ t_k`, then `TAT ≥ t₁ + (k-1)·T` before
-//! the `k`-th, so `t₁ + (k-1)·T ≤ t_k + (B-1)·T`, i.e. `k ≤ B + (t_k - t₁)/T`.
-//! Hence any server-time span of length `ℓ` holds at most `B + ⌊ℓ·L/P⌋`
-//! admissions, and `S` at most `B + ⌊(d + s)·L/P⌋`. A sweep over left ends
-//! with a range-add/max segment tree finds the worst span in `O(n log n)`.
-//! (The server must not round `T` down; a rounded-down interval really
-//! admits more than `L` per `P` over a long run.)
+//! interval `T = P/L` and admits a request at `t` only if
+//! `max(TAT, t) + T - t ≤ B·T`, then sets `TAT = max(TAT, t) + T`. Every
+//! admission raises the TAT by at least `T`, whatever the timestamps' order,
+//! so if `k` admissions are stamped `t₁, …, t_k` in log order, the TAT before
+//! the `k`-th is at least `t₁ + (k-1)·T` and admitting it needs
+//! `t₁ + (k-1)·T ≤ t_k + (B-1)·T`, i.e. `k ≤ B + (t_k - t₁)/T`. Hence any set
+//! of admissions stamped within a span of length `ℓ` has at most
+//! `B + ⌊ℓ·L/P⌋` members, and `S` at most `B + ⌊(d + s)·L/P⌋`. A sweep over
+//! left ends with a range-add/max segment tree finds the worst span in
+//! `O(n log n)`. (This needs `T` not rounded down; the server keeps it exact.)
 //!
 //! # Availability: lost admissions
 //!
 //! A denial is a *lost admission* when, assuming the server never
-//! over-admits, its window certainly had room. Possible admissions (`Ok`
-//! admitted or `Info`) that could share a fixed window with the denial must
-//! have intervals meeting `[invoke - P - s, complete + P + s]`; fewer than
-//! `L` such means room. For GCRA, with `H = B·P/L`, the denial's bucket was
-//! short of a token only if more than `B - 1` possible admissions could lie in
-//! the preceding `H` (older admissions are paid for by refill when the server
-//! is correct), i.e. meet `[invoke - H - s, complete + s]`. This is a lower
-//! estimate, reported as a statistic, never a failure.
+//! over-admits, it certainly had room. Possible admissions (`Ok` admitted
+//! or `Info`) that could share a fixed window with the denial must have
+//! intervals meeting `[invoke - P - s, complete + P + s]`; fewer than `L`
+//! such means room. A sliding-window denial needs `L` counted in the current
+//! and previous windows, i.e. meeting `[invoke - 2P - s, complete + s]`. For
+//! GCRA, with `H = B·P/L`, the bucket was short of a unit only if more than
+//! `B - 1` possible admissions could lie in the preceding `H` (older ones are
+//! paid for by refill when the server is correct), i.e. meet
+//! `[invoke - H - s, complete + s]`. This is a lower estimate, reported as a
+//! statistic, never a failure.
 
 mod fenwick;
 mod max_tree;
@@ -99,8 +113,8 @@ pub struct Limiter {
 impl Default for Limiter {
     fn default() -> Self {
         Self {
-            // Millisecond server timestamps and reply rounding (1 ms each)
-            // plus a few milliseconds of skew between nodes.
+            // 1 ms of reply rounding plus twice a 2 ms skew between nodes:
+            // generous for nodes that share one host clock.
             time_slack_ns: 5_000_000,
             max_anomalies: 50,
         }
@@ -136,7 +150,6 @@ struct KeyStats {
     lost_admissions: u64,
     claims_checked: u64,
     claims_too_wide: u64,
-    claims_out_of_range: u64,
 }
 
 impl Limiter {
@@ -180,7 +193,7 @@ impl Limiter {
                     stats.indeterminate += 1;
                     possible.push((inv, cmp));
                 }
-                (Outcome::Ok, Value::Verdict(v)) if v.admitted => {
+                (Outcome::Ok, Value::Verdict(v)) if v.allowed => {
                     stats.admitted += 1;
                     possible.push((inv, cmp));
                     admitted.push(Admission {
@@ -223,12 +236,14 @@ impl Limiter {
                 w.extend(claimed_windows(&admitted, limit, period, slack, stats));
                 w
             }
+            Algo::Sliding => fixed_spans(&admitted, limit, period, slack),
             Algo::Gcra => gcra_span(&admitted, limit, burst, period, slack)
                 .into_iter()
                 .collect(),
         };
         stats.lost_admissions = match args.algo {
             Algo::Fixed => lost(&denied, &possible, period + slack, period + slack, limit),
+            Algo::Sliding => lost(&denied, &possible, 2 * period + slack, slack, limit),
             Algo::Gcra => lost(
                 &denied,
                 &possible,
@@ -303,7 +318,6 @@ impl Checker for Limiter {
             total.lost_admissions += stats.lost_admissions;
             total.claims_checked += stats.claims_checked;
             total.claims_too_wide += stats.claims_too_wide;
-            total.claims_out_of_range += stats.claims_out_of_range;
             per_key.insert(key.to_owned(), stats);
         }
         CheckResult {
@@ -396,7 +410,7 @@ fn fixed_spans(adm: &[Admission], limit: i128, period: i128, slack: i128) -> Vec
                 to,
                 members: contained(adm, from, to),
                 bound,
-                rule: format!("{m} consecutive fixed windows ({m}·limit)"),
+                rule: format!("{m} consecutive aligned windows ({m}·limit)"),
             });
         }
     }
@@ -417,11 +431,10 @@ fn claimed_windows(
         let Some(reset) = a.reset_after_ms else {
             continue;
         };
+        // May exceed the period: a request stamped before the stored window
+        // (a new leader's clock slightly behind) is counted in that window,
+        // and its reply still names that window's end.
         let reset = i128::from(reset) * NS_PER_MS;
-        if reset > period {
-            stats.claims_out_of_range += 1;
-            continue;
-        }
         let (lo, hi) = (a.inv + reset - slack, a.cmp + reset + slack);
         if 2 * (hi - lo) >= period {
             stats.claims_too_wide += 1;

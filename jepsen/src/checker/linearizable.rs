@@ -15,6 +15,16 @@
 //! - `Ok` reads must return the register's value, `Ok` swaps must return the
 //!   previous value, and every `Ok` operation takes effect between its
 //!   invocation and completion timestamps.
+//! - `Info` writes and swaps whose value no `Ok` read or swap ever returned
+//!   are dropped before the search. This is exact, not a heuristic: in any
+//!   linearization that includes such an operation, the register holds its
+//!   value until the next write or swap, so nothing in between checks the
+//!   state (that would observe the value), and the next operation is a write
+//!   or an `Info` swap, neither of which checks it either (an `Ok` swap would
+//!   return the value). Removing the operation therefore leaves a valid
+//!   linearization. This matters because every indeterminate operation left
+//!   in doubles the configurations a refutation must visit; with unique
+//!   written values (which the runner should use) most of them go.
 //!
 //! The register starts absent (`nil`): runs use fresh keys.
 //!
@@ -24,7 +34,7 @@
 
 mod search;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::json;
@@ -263,12 +273,27 @@ type Translated = (Vec<SearchOp>, Vec<usize>, Vec<String>);
 /// Builds the search's operations; `origin[i]` is the position in `key_ops`
 /// of search operation `i`.
 fn translate(key_ops: &[&Pair]) -> Result<Translated, String> {
+    let observed: HashSet<&str> = key_ops
+        .iter()
+        .filter(|op| op.is_ok() && matches!(op.f, F::Read | F::Swap))
+        .filter_map(|op| match &op.result {
+            Value::Str(v) => Some(v.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut interner = Interner::default();
     let mut ops = Vec::new();
     let mut origin = Vec::new();
     for (pos, op) in key_ops.iter().enumerate() {
         let ret = match op.outcome {
             Outcome::Fail => continue,
+            // An unobserved indeterminate write can be dropped (module docs).
+            Outcome::Info
+                if matches!(op.f, F::Write | F::Swap)
+                    && !matches!(&op.args, Value::Str(v) if observed.contains(v.as_str())) =>
+            {
+                continue
+            }
             Outcome::Info => None,
             // An Ok op always has a completion time; `effect_deadline_ns` is
             // +∞ only for ops without one, which keeps the op mandatory.

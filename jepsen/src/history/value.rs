@@ -37,22 +37,25 @@ impl Value {
     }
 }
 
-/// Rate-limiting algorithm named in an `RL.CHECK` command.
+/// Rate-limiting algorithm named in an `RL.CHECK` command (`ALGO …`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Algo {
-    /// At most `limit` admissions per window `[k·period, (k+1)·period)` of the
-    /// server's clock.
-    Fixed,
-    /// Generic cell rate algorithm: a token bucket of capacity `burst` that
-    /// refills at `limit` tokens per `period`.
+    /// Generic cell rate algorithm (the server's default): a token bucket of
+    /// capacity `burst` that refills at `limit` units per `period`.
     Gcra,
+    /// Sliding window: at most `limit` per aligned window and a weighted
+    /// estimate across the previous one.
+    Sliding,
+    /// At most `limit` per window `[k·period, (k+1)·period)` of the server's
+    /// clock (aligned to the UNIX epoch).
+    Fixed,
 }
 
-/// Arguments of `RL.CHECK key limit period ALGO`.
+/// Arguments of `RL.CHECK key limit period [BURST n] ALGO algo` (cost 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LimitArgs {
-    /// Admissions allowed per period.
+    /// Units allowed per period.
     pub limit: u64,
     /// Period length in milliseconds.
     pub period_ms: u64,
@@ -63,17 +66,26 @@ pub struct LimitArgs {
     pub burst: Option<u64>,
 }
 
-/// Reply of `RL.CHECK`.
+/// Reply of `RL.CHECK`: `[allowed, limit, remaining, retry_after_ms, reset_after_ms]`.
+///
+/// Only `allowed` is required; the rest is recorded when the runner parsed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Verdict {
-    /// Whether the request was admitted (and consumed quota).
-    pub admitted: bool,
-    /// Quota left after this request, as the server reports it.
+    /// Whether the request was admitted (and took one unit).
+    pub allowed: bool,
+    /// The key's capacity as the server reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Units left after this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<u64>,
-    /// For `fixed`: milliseconds from the moment the server evaluated this
-    /// request until the end of the window it was counted in. For `gcra`: the
-    /// server's time until the bucket is full again (recorded, not checked).
+    /// `-1` when allowed, else milliseconds (rounded up) until a retry succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<i64>,
+    /// Milliseconds, rounded up, from the request's timestamp until the key
+    /// is full again. For `fixed` that is the end of the window the request
+    /// was counted in, which the limiter checker relies on; for `gcra` the
+    /// theoretical arrival time; for `sliding` see the server docs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after_ms: Option<u64>,
 }

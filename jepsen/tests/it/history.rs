@@ -39,8 +39,10 @@ fn sample() -> History {
         c.complete(
             OpKind::Ok,
             Value::Verdict(Verdict {
-                admitted: true,
+                allowed: true,
+                limit: Some(5),
                 remaining: Some(4),
+                retry_after_ms: Some(-1),
                 reset_after_ms: Some(200),
             }),
             21,
@@ -88,7 +90,7 @@ fn one_record_per_line_in_a_readable_shape() {
         r#"{"process":0,"kind":"invoke","f":"write","key":"r","value":{"str":"a"},"time_ns":10,"node":"n1"}"#
     );
     assert!(lines[4]
-        .contains(r#""value":{"verdict":{"admitted":true,"remaining":4,"reset_after_ms":200}}"#));
+        .contains(r#""value":{"verdict":{"allowed":true,"limit":5,"remaining":4,"retry_after_ms":-1,"reset_after_ms":200}}"#));
     assert!(lines[5].contains(r#""kind":"info""#) && lines[5].contains(r#""error":"timeout""#));
 }
 
@@ -128,7 +130,7 @@ fn pairs_match_each_invocation_with_its_process_completion() {
     assert_eq!(check.completion_index, Some(4));
     assert!(matches!(
         check.result,
-        Value::Verdict(Verdict { admitted: true, .. })
+        Value::Verdict(Verdict { allowed: true, .. })
     ));
     let acquire = &pairs[2];
     assert_eq!(acquire.outcome, Outcome::Info);

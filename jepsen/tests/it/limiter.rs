@@ -23,10 +23,12 @@ fn args(algo: Algo, limit: u64, period_ms: u64) -> Value {
     })
 }
 
-fn verdict(admitted: bool, reset_after_ms: Option<u64>) -> Value {
+fn verdict(allowed: bool, reset_after_ms: Option<u64>) -> Value {
     Value::Verdict(Verdict {
-        admitted,
+        allowed,
+        limit: None,
         remaining: None,
+        retry_after_ms: None,
         reset_after_ms,
     })
 }
@@ -153,7 +155,7 @@ fn fixed_sustained_excess_is_caught_over_several_windows() {
     assert!(
         r.anomalies
             .iter()
-            .any(|a| a.contains("consecutive fixed windows")),
+            .any(|a| a.contains("consecutive aligned windows")),
         "{:?}",
         r.anomalies
     );
@@ -331,20 +333,24 @@ impl Server {
                     self.window.1 += 1;
                 }
                 Value::Verdict(Verdict {
-                    admitted,
+                    allowed: admitted,
+                    limit: Some(self.limit),
                     remaining: Some(self.limit.saturating_sub(self.window.1)),
+                    retry_after_ms: None,
                     reset_after_ms: Some((k + 1) * self.period_ms - t),
                 })
             }
-            Algo::Gcra => {
+            Algo::Gcra | Algo::Sliding => {
                 let tat = self.tat_ms.max(t);
                 let admitted = tat + self.emission_ms - t <= self.burst * self.emission_ms;
                 if admitted {
                     self.tat_ms = tat + self.emission_ms;
                 }
                 Value::Verdict(Verdict {
-                    admitted,
+                    allowed: admitted,
+                    limit: Some(self.burst),
                     remaining: None,
+                    retry_after_ms: None,
                     reset_after_ms: Some(self.tat_ms.saturating_sub(t)),
                 })
             }

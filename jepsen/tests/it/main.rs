@@ -9,4 +9,5 @@ mod history;
 mod lease;
 mod limiter;
 mod linearizable;
+mod real_server;
 mod support;

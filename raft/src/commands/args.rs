@@ -39,9 +39,7 @@ pub fn int(arg: &[u8]) -> Result<i64, Reply> {
 pub fn non_negative(arg: &[u8]) -> Result<u64, Reply> {
     match parse_i64(arg) {
         Some(v) if v >= 0 => Ok(v as u64),
-        _ => Err(Reply::error(
-            "ERR value is out of range, must be positive",
-        )),
+        _ => Err(Reply::error("ERR value is out of range, must be positive")),
     }
 }
 

@@ -9,9 +9,12 @@
 pub mod args;
 mod expire;
 mod keys;
+pub mod limiter;
 mod server;
 mod strings;
 mod table;
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
@@ -23,6 +26,8 @@ pub use table::{all_specs, lookup};
 #[derive(Debug, Default)]
 pub struct Dataset {
     pub keyspace: Keyspace,
+    /// Named limiter policies (RL.POLICY), replicated like keys.
+    pub policies: BTreeMap<String, limiter::Policy>,
 }
 
 /// What a read command sees.
@@ -36,8 +41,13 @@ pub struct WriteCtx<'a> {
     pub data: &'a mut Dataset,
     pub now_ms: u64,
     pub now_ns: u64,
-    /// Index of the log entry being applied; a deterministic source of unique ids.
+    /// Index of the log entry being applied and of the command within it:
+    /// together a deterministic source of unique ids.
     pub log_index: u64,
+    pub op_index: u32,
+    /// Whether this node leads: only the leader counts limiter decisions in
+    /// its metrics, so each decision is counted once. Never affects state.
+    pub observe: bool,
 }
 
 pub type ReadFn = fn(&ReadCtx<'_>, &[Bytes]) -> Reply;
@@ -199,6 +209,8 @@ pub(crate) mod testing {
                     now_ms: self.now_ms,
                     now_ns: self.now_ms * 1_000_000,
                     log_index: self.index,
+                    op_index: 0,
+                    observe: false,
                 };
                 execute_write(&mut ctx, argv)
             } else {

@@ -16,7 +16,6 @@ fn get_str(ks: &Keyspace, key: &[u8], now_ms: u64) -> Result<Option<Bytes>, Repl
         None => Ok(None),
         Some(entry) => match &entry.value {
             Value::Str(data) => Ok(Some(data.clone())),
-            #[allow(unreachable_patterns)]
             _ => Err(Reply::wrong_type()),
         },
     }
@@ -62,7 +61,9 @@ pub(super) fn expiry_from(
     }
     let value = value as u64;
     let at = if is(unit, "EX") {
-        value.checked_mul(1000).and_then(|ms| ms.checked_add(now_ms))
+        value
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(now_ms))
     } else if is(unit, "PX") {
         value.checked_add(now_ms)
     } else if is(unit, "EXAT") {
@@ -247,7 +248,7 @@ pub fn getex(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 pub fn mset(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Reply::wrong_arity("mset");
     }
     for pair in argv[1..].chunks_exact(2) {
@@ -259,7 +260,7 @@ pub fn mset(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 pub fn msetnx(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Reply::wrong_arity("msetnx");
     }
     let ks = &mut ctx.data.keyspace;

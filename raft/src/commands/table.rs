@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{expire, keys, server, strings, Handler, Spec};
+use super::{expire, keys, limiter, server, strings, Handler, Spec};
 
 const W: &[&str] = &["write", "denyoom"];
 const WF: &[&str] = &["write", "denyoom", "fast"];
@@ -19,6 +19,8 @@ const KEY_W: &[&str] = &["keyspace", "write", "fast"];
 const KEY_WS: &[&str] = &["keyspace", "write", "slow"];
 const KEY_R: &[&str] = &["keyspace", "read", "fast"];
 const KEY_RS: &[&str] = &["keyspace", "read", "slow", "dangerous"];
+const LIM_W: &[&str] = &["limiter", "write", "fast"];
+const LIM_R: &[&str] = &["limiter", "read", "fast"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $cats:expr, $handler:expr) => {
@@ -54,7 +56,16 @@ static SPECS: &[Spec] = &[
     spec!("incrby", 3, WF, 1, 1, 1, STR_WF, Wr(strings::incrby)),
     spec!("decr", 2, WF, 1, 1, 1, STR_WF, Wr(strings::decr)),
     spec!("decrby", 3, WF, 1, 1, 1, STR_WF, Wr(strings::decrby)),
-    spec!("incrbyfloat", 3, WF, 1, 1, 1, STR_WF, Wr(strings::incrbyfloat)),
+    spec!(
+        "incrbyfloat",
+        3,
+        WF,
+        1,
+        1,
+        1,
+        STR_WF,
+        Wr(strings::incrbyfloat)
+    ),
     spec!("append", 3, WF, 1, 1, 1, STR_WF, Wr(strings::append)),
     spec!("strlen", 2, RF, 1, 1, 1, STR_R, Rd(strings::strlen)),
     // keys
@@ -65,7 +76,16 @@ static SPECS: &[Spec] = &[
     spec!("rename", 3, &["write"], 1, 2, 1, KEY_WS, Wr(keys::rename)),
     spec!("renamenx", 3, WN, 1, 2, 1, KEY_W, Wr(keys::renamenx)),
     spec!("keys", 2, R, 0, 0, 0, KEY_RS, Rd(keys::keys)),
-    spec!("scan", -2, R, 0, 0, 0, &["keyspace", "read", "slow"], Rd(keys::scan)),
+    spec!(
+        "scan",
+        -2,
+        R,
+        0,
+        0,
+        0,
+        &["keyspace", "read", "slow"],
+        Rd(keys::scan)
+    ),
     // expiry
     spec!("expire", -3, WN, 1, 1, 1, KEY_W, Wr(expire::expire)),
     spec!("pexpire", -3, WN, 1, 1, 1, KEY_W, Wr(expire::pexpire)),
@@ -74,12 +94,85 @@ static SPECS: &[Spec] = &[
     spec!("ttl", 2, RF, 1, 1, 1, KEY_R, Rd(expire::ttl)),
     spec!("pttl", 2, RF, 1, 1, 1, KEY_R, Rd(expire::pttl)),
     spec!("expiretime", 2, RF, 1, 1, 1, KEY_R, Rd(expire::expiretime)),
-    spec!("pexpiretime", 2, RF, 1, 1, 1, KEY_R, Rd(expire::pexpiretime)),
+    spec!(
+        "pexpiretime",
+        2,
+        RF,
+        1,
+        1,
+        1,
+        KEY_R,
+        Rd(expire::pexpiretime)
+    ),
     spec!("persist", 2, WN, 1, 1, 1, KEY_W, Wr(expire::persist)),
+    // native limiter
+    spec!("rl.check", -4, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_check)),
+    spec!(
+        "rl.mcheck",
+        -5,
+        &["write", "denyoom", "movablekeys"],
+        0,
+        0,
+        0,
+        LIM_W,
+        Wr(limiter::rl_mcheck)
+    ),
+    spec!("rl.refund", 3, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_refund)),
+    spec!("rl.reset", 2, WN, 1, 1, 1, LIM_W, Wr(limiter::rl_reset)),
+    spec!("rl.acquire", 4, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_acquire)),
+    spec!("rl.release", 3, WN, 1, 1, 1, LIM_W, Wr(limiter::rl_release)),
+    spec!("rl.leases", 2, RF, 1, 1, 1, LIM_R, Rd(limiter::rl_leases)),
+    spec!(
+        "rl.policy",
+        -2,
+        W,
+        0,
+        0,
+        0,
+        &["limiter", "admin", "slow"],
+        Wr(limiter::rl_policy_write)
+    ),
+    spec!(
+        "cl.throttle",
+        -5,
+        WF,
+        1,
+        1,
+        1,
+        LIM_W,
+        Wr(limiter::cl_throttle)
+    ),
     // whole database
-    spec!("dbsize", 1, RF, 0, 0, 0, &["keyspace", "read", "fast"], Rd(server::dbsize)),
-    spec!("flushdb", -1, &["write"], 0, 0, 0, &["keyspace", "write", "slow", "dangerous"], Wr(server::flush)),
-    spec!("flushall", -1, &["write"], 0, 0, 0, &["keyspace", "write", "slow", "dangerous"], Wr(server::flush)),
+    spec!(
+        "dbsize",
+        1,
+        RF,
+        0,
+        0,
+        0,
+        &["keyspace", "read", "fast"],
+        Rd(server::dbsize)
+    ),
+    spec!(
+        "flushdb",
+        -1,
+        &["write"],
+        0,
+        0,
+        0,
+        &["keyspace", "write", "slow", "dangerous"],
+        Wr(server::flush)
+    ),
+    spec!(
+        "flushall",
+        -1,
+        &["write"],
+        0,
+        0,
+        0,
+        &["keyspace", "write", "slow", "dangerous"],
+        Wr(server::flush)
+    ),
 ];
 
 fn index() -> &'static HashMap<&'static str, &'static Spec> {

@@ -1,12 +1,17 @@
 //! The typed values a key can hold.
 
 use bytes::Bytes;
+use raftlimit_limiter::{LeaseSet, LimiterState};
 use serde::{Deserialize, Serialize};
 
 /// A key's value. Each variant is one Redis type as `TYPE` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Str(Bytes),
+    /// Rate-limiter state written by RL.CHECK and friends.
+    Limiter(Box<LimiterState>),
+    /// Concurrency leases written by RL.ACQUIRE.
+    Leases(LeaseSet),
 }
 
 impl Value {
@@ -14,6 +19,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Limiter(_) => "ratelimit",
+            Value::Leases(_) => "ratelease",
         }
     }
 
@@ -21,6 +28,8 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(data) => data.len(),
+            Value::Limiter(_) => std::mem::size_of::<LimiterState>(),
+            Value::Leases(set) => set.leases.keys().map(|id| id.len() + 32).sum(),
         }
     }
 }

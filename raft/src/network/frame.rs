@@ -34,7 +34,9 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, payload: &[u8]) 
     if payload.len() > MAX_FRAME {
         return Err(Error::FrameTooLarge(payload.len()));
     }
-    writer.write_all(&(payload.len() as u32).to_be_bytes()).await?;
+    writer
+        .write_all(&(payload.len() as u32).to_be_bytes())
+        .await?;
     writer.write_all(payload).await?;
     Ok(())
 }
@@ -55,7 +57,10 @@ mod tests {
     #[tokio::test]
     async fn lying_length_is_rejected_without_allocation() {
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xff, 1, 2, 3];
-        assert!(matches!(read_frame(&mut input).await, Err(Error::FrameTooLarge(_))));
+        assert!(matches!(
+            read_frame(&mut input).await,
+            Err(Error::FrameTooLarge(_))
+        ));
         let mut truncated: &[u8] = &[0, 0, 0, 10, 1, 2];
         assert!(read_frame(&mut truncated).await.is_err());
         let mut empty: &[u8] = &[];

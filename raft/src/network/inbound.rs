@@ -25,12 +25,17 @@ pub trait RpcHandler: Send + Sync + 'static {
     fn is_member(&self, node: NodeId) -> bool;
     /// Enqueues a forwarded write *before returning*, so writes are proposed
     /// in the order they arrived; the future resolves to its outcome.
-    fn forwarded_write(&self, id: RequestId, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome>;
+    fn forwarded_write(&self, id: RequestId, argv: Vec<Bytes>)
+        -> BoxFuture<'static, ClientOutcome>;
     fn forwarded_read(&self, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome>;
 }
 
 /// Accepts peer connections until the listener fails or the task is dropped.
-pub async fn serve<H: RpcHandler>(listener: TcpListener, transport: Arc<dyn Transport>, handler: Arc<H>) {
+pub async fn serve<H: RpcHandler>(
+    listener: TcpListener,
+    transport: Arc<dyn Transport>,
+    handler: Arc<H>,
+) {
     loop {
         let (tcp, addr) = match listener.accept().await {
             Ok(conn) => conn,
@@ -51,7 +56,11 @@ pub async fn serve<H: RpcHandler>(listener: TcpListener, transport: Arc<dyn Tran
     }
 }
 
-async fn serve_connection<H: RpcHandler>(stream: BoxStream, proven: Option<NodeId>, handler: Arc<H>) {
+async fn serve_connection<H: RpcHandler>(
+    stream: BoxStream,
+    proven: Option<NodeId>,
+    handler: Arc<H>,
+) {
     let (mut reader, writer) = tokio::io::split(stream);
     // The first frame must introduce a member of this cluster; with mTLS its
     // claimed id must match the certificate.
@@ -103,7 +112,12 @@ async fn serve_connection<H: RpcHandler>(stream: BoxStream, proven: Option<NodeI
     let _ = writer_task.await;
 }
 
-fn dispatch<H: RpcHandler>(handler: &Arc<H>, id: u64, body: RpcRequest, tx: mpsc::UnboundedSender<Envelope<RpcResponse>>) {
+fn dispatch<H: RpcHandler>(
+    handler: &Arc<H>,
+    id: u64,
+    body: RpcRequest,
+    tx: mpsc::UnboundedSender<Envelope<RpcResponse>>,
+) {
     let respond = move |body: RpcResponse| {
         let _ = tx.send(Envelope { id, body });
     };
@@ -111,7 +125,9 @@ fn dispatch<H: RpcHandler>(handler: &Arc<H>, id: u64, body: RpcRequest, tx: mpsc
         RpcRequest::Hello { .. } => respond(RpcResponse::Rejected("duplicate hello".into())),
         RpcRequest::AppendEntries(rpc) => {
             let raft = handler.raft().clone();
-            tokio::spawn(async move { respond(RpcResponse::AppendEntries(raft.append_entries(rpc).await)) });
+            tokio::spawn(async move {
+                respond(RpcResponse::AppendEntries(raft.append_entries(rpc).await))
+            });
         }
         RpcRequest::Vote(rpc) => {
             let raft = handler.raft().clone();
@@ -119,7 +135,11 @@ fn dispatch<H: RpcHandler>(handler: &Arc<H>, id: u64, body: RpcRequest, tx: mpsc
         }
         RpcRequest::InstallSnapshot(rpc) => {
             let raft = handler.raft().clone();
-            tokio::spawn(async move { respond(RpcResponse::InstallSnapshot(raft.install_snapshot(rpc).await)) });
+            tokio::spawn(async move {
+                respond(RpcResponse::InstallSnapshot(
+                    raft.install_snapshot(rpc).await,
+                ))
+            });
         }
         RpcRequest::Write { id: request, argv } => {
             let outcome = handler.forwarded_write(request, argv);

@@ -23,14 +23,22 @@ pub struct Envelope<T> {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum RpcRequest {
     /// First frame on a connection: who is calling, and for which cluster.
-    Hello { from: NodeId, cluster: String },
+    Hello {
+        from: NodeId,
+        cluster: String,
+    },
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A client write forwarded by a follower; `id` makes retries idempotent.
-    Write { id: RequestId, argv: Vec<Bytes> },
+    Write {
+        id: RequestId,
+        argv: Vec<Bytes>,
+    },
     /// A client read forwarded by a follower, served after a read barrier.
-    Read { argv: Vec<Bytes> },
+    Read {
+        argv: Vec<Bytes>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,7 +46,9 @@ pub enum RpcResponse {
     Hello,
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
     Client(ClientOutcome),
     /// The request was refused (wrong cluster, unexpected message).
     Rejected(String),

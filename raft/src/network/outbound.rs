@@ -33,7 +33,11 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
         PeerNetwork {
-            client: Arc::new(PeerClient::new(self.ctx.clone(), target, node.raft_addr.clone())),
+            client: Arc::new(PeerClient::new(
+                self.ctx.clone(),
+                target,
+                node.raft_addr.clone(),
+            )),
         }
     }
 }
@@ -56,6 +60,8 @@ fn unexpected<E: std::error::Error>(got: RpcResponse) -> RPCError<NodeId, NodeIn
 }
 
 impl PeerNetwork {
+    // The error type is openraft's, fixed by the `RaftNetwork` trait.
+    #[allow(clippy::result_large_err)]
     fn remote<T, E: std::error::Error>(
         &self,
         result: Result<T, RaftError<NodeId, E>>,
@@ -97,8 +103,16 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {
-        match self.client.call(RpcRequest::Vote(rpc), option.hard_ttl()).await {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        match self
+            .client
+            .call(RpcRequest::Vote(rpc), option.hard_ttl())
+            .await
+        {
             Ok(RpcResponse::Vote(result)) => self.remote(result),
             Ok(other) => Err(unexpected(other)),
             Err(err) => Err(unreachable(err)),

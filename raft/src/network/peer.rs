@@ -48,7 +48,9 @@ pub struct PeerClient {
 
 impl std::fmt::Debug for PeerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerClient").field("target", &self.target).finish()
+        f.debug_struct("PeerClient")
+            .field("target", &self.target)
+            .finish()
     }
 }
 
@@ -68,9 +70,10 @@ impl PeerClient {
     pub fn submit(&self, body: RpcRequest) -> oneshot::Receiver<Result<RpcResponse, Error>> {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(out)) = self.tx.send(Outgoing { body, reply }) {
-            let _ = out
-                .reply
-                .send(Err(Error::Unreachable(self.target, "connection task stopped".into())));
+            let _ = out.reply.send(Err(Error::Unreachable(
+                self.target,
+                "connection task stopped".into(),
+            )));
         }
         rx
     }
@@ -81,7 +84,10 @@ impl PeerClient {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Unreachable(self.target, "connection closed".into())),
-            Err(_) => Err(Error::Unreachable(self.target, format!("no response within {timeout:?}"))),
+            Err(_) => Err(Error::Unreachable(
+                self.target,
+                format!("no response within {timeout:?}"),
+            )),
         }
     }
 }
@@ -97,11 +103,19 @@ fn fail_all(pending: &Pending, target: NodeId, why: &str) {
     }
 }
 
-async fn connect(ctx: &PeerContext, target: NodeId, addr: &str, pending: &Pending) -> Result<Live, Error> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, ctx.transport.connect(addr.to_owned(), target))
-        .await
-        .map_err(|_| Error::Unreachable(target, "connect timed out".into()))?
-        .map_err(|e| Error::Unreachable(target, e.to_string()))?;
+async fn connect(
+    ctx: &PeerContext,
+    target: NodeId,
+    addr: &str,
+    pending: &Pending,
+) -> Result<Live, Error> {
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        ctx.transport.connect(addr.to_owned(), target),
+    )
+    .await
+    .map_err(|_| Error::Unreachable(target, "connect timed out".into()))?
+    .map_err(|e| Error::Unreachable(target, e.to_string()))?;
     let (reader, writer) = tokio::io::split(stream);
     let mut writer = BufWriter::new(writer);
     let hello = encode(&Envelope {
@@ -114,11 +128,21 @@ async fn connect(ctx: &PeerContext, target: NodeId, addr: &str, pending: &Pendin
     write_frame(&mut writer, &hello).await?;
     writer.flush().await?;
     let dead = Arc::new(AtomicBool::new(false));
-    tokio::spawn(read_responses(reader, pending.clone(), dead.clone(), target));
+    tokio::spawn(read_responses(
+        reader,
+        pending.clone(),
+        dead.clone(),
+        target,
+    ));
     Ok(Live { writer, dead })
 }
 
-async fn read_responses(mut reader: ReadHalf<BoxStream>, pending: Pending, dead: Arc<AtomicBool>, target: NodeId) {
+async fn read_responses(
+    mut reader: ReadHalf<BoxStream>,
+    pending: Pending,
+    dead: Arc<AtomicBool>,
+    target: NodeId,
+) {
     loop {
         match read_frame(&mut reader).await {
             Ok(Some(frame)) => match decode::<Envelope<RpcResponse>>(&frame) {
@@ -143,7 +167,12 @@ async fn read_responses(mut reader: ReadHalf<BoxStream>, pending: Pending, dead:
     fail_all(&pending, target, "connection lost");
 }
 
-async fn run_connection(ctx: PeerContext, target: NodeId, addr: String, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+async fn run_connection(
+    ctx: PeerContext,
+    target: NodeId,
+    addr: String,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     let mut live: Option<Live> = None;
     let mut next_id: u64 = 1;
@@ -151,10 +180,15 @@ async fn run_connection(ctx: PeerContext, target: NodeId, addr: String, mut rx: 
         if ctx.filter.is_blocked(target) {
             live = None;
             fail_all(&pending, target, "peer is cut off");
-            let _ = out.reply.send(Err(Error::Unreachable(target, "peer is cut off".into())));
+            let _ = out
+                .reply
+                .send(Err(Error::Unreachable(target, "peer is cut off".into())));
             continue;
         }
-        if live.as_ref().is_some_and(|l| l.dead.load(Ordering::Acquire)) {
+        if live
+            .as_ref()
+            .is_some_and(|l| l.dead.load(Ordering::Acquire))
+        {
             live = None;
         }
         let conn = match live.as_mut() {

@@ -26,7 +26,8 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Wraps an accepted TCP connection. Returns the node id the peer proved
     /// cryptographically, or `None` when the transport cannot prove identity.
-    fn accept(&self, tcp: TcpStream) -> BoxFuture<'static, io::Result<(BoxStream, Option<NodeId>)>>;
+    fn accept(&self, tcp: TcpStream)
+        -> BoxFuture<'static, io::Result<(BoxStream, Option<NodeId>)>>;
 }
 
 /// Plain TCP with `TCP_NODELAY`: RPCs are small and latency-bound.
@@ -42,7 +43,10 @@ impl Transport for PlainTransport {
         })
     }
 
-    fn accept(&self, tcp: TcpStream) -> BoxFuture<'static, io::Result<(BoxStream, Option<NodeId>)>> {
+    fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> BoxFuture<'static, io::Result<(BoxStream, Option<NodeId>)>> {
         Box::pin(async move {
             tcp.set_nodelay(true)?;
             Ok((Box::new(tcp) as BoxStream, None))

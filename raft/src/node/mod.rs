@@ -58,7 +58,9 @@ enum Attempt {
     Done(Reply),
     /// Try again (elsewhere). `maybe_applied` says whether the attempt may
     /// have reached a leader's log.
-    Retry { maybe_applied: bool },
+    Retry {
+        maybe_applied: bool,
+    },
 }
 
 /// One raftlimit node: the Raft instance, its storage, and the client API.
@@ -81,7 +83,9 @@ pub struct RaftNode {
 
 impl std::fmt::Debug for RaftNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RaftNode").field("id", &self.config.id).finish()
+        f.debug_struct("RaftNode")
+            .field("id", &self.config.id)
+            .finish()
     }
 }
 
@@ -96,13 +100,17 @@ impl RaftNode {
         filter: NetFilter,
     ) -> Result<Arc<Self>> {
         if !config.members.contains_key(&config.id) {
-            return Err(Error::Config(format!("node {} is not among the cluster members", config.id)));
+            return Err(Error::Config(format!(
+                "node {} is not among the cluster members",
+                config.id
+            )));
         }
         let store = Store::open(&config.data_dir.join("raft"))?;
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
         let state_machine = StateMachine::open(store.clone())?;
         let state = state_machine.state();
+        let leader_flag = state_machine.leader_flag();
 
         let raft_config = openraft::Config {
             cluster_name: config.cluster_name.clone(),
@@ -126,9 +134,15 @@ impl RaftNode {
             filter,
         };
         let network = NetworkFactory::new(peer_ctx.clone());
-        let raft = Raft::new(config.id, Arc::new(raft_config), network, log_store, state_machine)
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            config.id,
+            Arc::new(raft_config),
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?;
 
         let proposer = Proposer::spawn(raft.clone(), state.clone(), config.max_batch);
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
@@ -150,11 +164,17 @@ impl RaftNode {
 
         let server = tokio::spawn(inbound::serve(raft_listener, transport, node.clone()));
         let sweeper = tokio::spawn(sweep_expired(Arc::downgrade(&node)));
-        node.tasks.lock().extend([server, sweeper]);
+        let leadership = tokio::spawn(track_leadership(node.metrics.clone(), leader_flag));
+        node.tasks.lock().extend([server, sweeper, leadership]);
 
         // Every node may initialize with the same voters: the first log entry
         // it writes is identical on all of them, so this is idempotent.
-        if !node.raft.is_initialized().await.map_err(|e| Error::Raft(e.to_string()))? {
+        if !node
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?
+        {
             if let Err(err) = node.raft.initialize(node.config.members.clone()).await {
                 tracing::debug!(%err, "initialize skipped");
             }
@@ -255,32 +275,56 @@ impl RaftNode {
         let leader = self.effective_leader();
         match leader {
             Some(leader) if leader == self.config.id => {
-                let rx = self.proposer.submit(Proposal::Command { id, argv: argv.to_vec() });
+                let rx = self.proposer.submit(Proposal::Command {
+                    id,
+                    argv: argv.to_vec(),
+                });
                 async move {
                     match rx.await {
                         Ok(ClientOutcome::Reply(reply)) => Attempt::Done(reply),
-                        _ => Attempt::Retry { maybe_applied: true },
+                        _ => Attempt::Retry {
+                            maybe_applied: true,
+                        },
                     }
                 }
                 .boxed()
             }
             Some(leader) => match self.forwarder(leader) {
                 Some(client) => {
-                    let rx = client.submit(RpcRequest::Write { id, argv: argv.to_vec() });
+                    let rx = client.submit(RpcRequest::Write {
+                        id,
+                        argv: argv.to_vec(),
+                    });
                     async move {
                         match rx.await {
-                            Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => Attempt::Done(reply),
-                            Ok(Ok(RpcResponse::Client(ClientOutcome::NotLeader { .. }))) => {
-                                Attempt::Retry { maybe_applied: false }
+                            Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => {
+                                Attempt::Done(reply)
                             }
-                            _ => Attempt::Retry { maybe_applied: true },
+                            Ok(Ok(RpcResponse::Client(ClientOutcome::NotLeader { .. }))) => {
+                                Attempt::Retry {
+                                    maybe_applied: false,
+                                }
+                            }
+                            _ => Attempt::Retry {
+                                maybe_applied: true,
+                            },
                         }
                     }
                     .boxed()
                 }
-                None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+                None => async {
+                    Attempt::Retry {
+                        maybe_applied: false,
+                    }
+                }
+                .boxed(),
             },
-            None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+            None => async {
+                Attempt::Retry {
+                    maybe_applied: false,
+                }
+            }
+            .boxed(),
         }
     }
 
@@ -290,7 +334,10 @@ impl RaftNode {
     /// future resolves to the reply. A write whose fate is unknown is retried
     /// with the same request id, so it is applied at most once; if it still
     /// has no answer at the deadline, the reply says the outcome is unknown.
-    pub fn write(self: &Arc<Self>, argv: Vec<Bytes>) -> impl Future<Output = Reply> + Send + 'static {
+    pub fn write(
+        self: &Arc<Self>,
+        argv: Vec<Bytes>,
+    ) -> impl Future<Output = Reply> + Send + 'static {
         let id = self.next_request_id();
         let first = self.start_write(id, &argv);
         let node = self.clone();
@@ -301,10 +348,18 @@ impl RaftNode {
             loop {
                 match tokio::time::timeout_at(deadline, attempt).await {
                     Ok(Attempt::Done(reply)) => return reply,
-                    Ok(Attempt::Retry { maybe_applied: maybe }) => maybe_applied |= maybe,
+                    Ok(Attempt::Retry {
+                        maybe_applied: maybe,
+                    }) => maybe_applied |= maybe,
                     Err(_) => maybe_applied = true,
                 }
-                let gave_up = || if maybe_applied { unknown_outcome() } else { Reply::no_leader() };
+                let gave_up = || {
+                    if maybe_applied {
+                        unknown_outcome()
+                    } else {
+                        Reply::no_leader()
+                    }
+                };
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
                     return gave_up();
                 }
@@ -315,7 +370,10 @@ impl RaftNode {
 
     /// Executes a read command linearizably: on the leader after a read
     /// barrier, or forwarded to it.
-    pub fn read(self: &Arc<Self>, argv: Vec<Bytes>) -> impl Future<Output = Reply> + Send + 'static {
+    pub fn read(
+        self: &Arc<Self>,
+        argv: Vec<Bytes>,
+    ) -> impl Future<Output = Reply> + Send + 'static {
         let node = self.clone();
         async move {
             let deadline = Instant::now() + node.config.request_timeout;
@@ -340,25 +398,43 @@ impl RaftNode {
                 async move {
                     match node.read_local(&argv).await {
                         ClientOutcome::Reply(reply) => Attempt::Done(reply),
-                        _ => Attempt::Retry { maybe_applied: false },
+                        _ => Attempt::Retry {
+                            maybe_applied: false,
+                        },
                     }
                 }
                 .boxed()
             }
             Some(leader) => match self.forwarder(leader) {
                 Some(client) => {
-                    let rx = client.submit(RpcRequest::Read { argv: argv.to_vec() });
+                    let rx = client.submit(RpcRequest::Read {
+                        argv: argv.to_vec(),
+                    });
                     async move {
                         match rx.await {
-                            Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => Attempt::Done(reply),
-                            _ => Attempt::Retry { maybe_applied: false },
+                            Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => {
+                                Attempt::Done(reply)
+                            }
+                            _ => Attempt::Retry {
+                                maybe_applied: false,
+                            },
                         }
                     }
                     .boxed()
                 }
-                None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+                None => async {
+                    Attempt::Retry {
+                        maybe_applied: false,
+                    }
+                }
+                .boxed(),
             },
-            None => async { Attempt::Retry { maybe_applied: false } }.boxed(),
+            None => async {
+                Attempt::Retry {
+                    maybe_applied: false,
+                }
+            }
+            .boxed(),
         }
     }
 
@@ -374,7 +450,9 @@ impl RaftNode {
                 ClientOutcome::Reply(execute_read(&ctx, argv))
             }
             Err(BarrierError::NotLeader(leader)) => ClientOutcome::NotLeader { leader },
-            Err(BarrierError::Timeout) => ClientOutcome::Unknown("leadership not confirmed in time".into()),
+            Err(BarrierError::Timeout) => {
+                ClientOutcome::Unknown("leadership not confirmed in time".into())
+            }
         }
     }
 
@@ -445,13 +523,21 @@ impl RpcHandler for RaftNode {
         self.config.members.contains_key(&node) || self.members().contains_key(&node)
     }
 
-    fn forwarded_write(&self, id: RequestId, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome> {
+    fn forwarded_write(
+        &self,
+        id: RequestId,
+        argv: Vec<Bytes>,
+    ) -> BoxFuture<'static, ClientOutcome> {
         let leader = self.metrics.borrow().current_leader;
         if leader != Some(self.config.id) {
             return async move { ClientOutcome::NotLeader { leader } }.boxed();
         }
         let rx = self.proposer.submit(Proposal::Command { id, argv });
-        async move { rx.await.unwrap_or_else(|_| ClientOutcome::Unknown("proposer stopped".into())) }.boxed()
+        async move {
+            rx.await
+                .unwrap_or_else(|_| ClientOutcome::Unknown("proposer stopped".into()))
+        }
+        .boxed()
     }
 
     fn forwarded_read(&self, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome> {
@@ -472,10 +558,26 @@ impl RpcHandler for RaftNode {
                     ClientOutcome::Reply(execute_read(&ctx, &argv))
                 }
                 Err(BarrierError::NotLeader(leader)) => ClientOutcome::NotLeader { leader },
-                Err(BarrierError::Timeout) => ClientOutcome::Unknown("leadership not confirmed".into()),
+                Err(BarrierError::Timeout) => {
+                    ClientOutcome::Unknown("leadership not confirmed".into())
+                }
             }
         }
         .boxed()
+    }
+}
+
+/// Mirrors "this node leads" into the state machine's metrics flag.
+async fn track_leadership(
+    mut metrics: watch::Receiver<RaftMetrics>,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        let leading = metrics.borrow_and_update().state == ServerState::Leader;
+        flag.store(leading, Ordering::Relaxed);
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -493,7 +595,11 @@ async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
         let due = {
             let state = node.state.read();
             let now_ms = state.read_now_ms(wall_clock_ns());
-            state.data.keyspace.first_expiry().is_some_and(|at| at < now_ms)
+            state
+                .data
+                .keyspace
+                .first_expiry()
+                .is_some_and(|at| at < now_ms)
         };
         if due {
             let rx = node.proposer.submit(Proposal::Sweep { max_keys: 1000 });

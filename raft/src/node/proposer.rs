@@ -50,7 +50,12 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft, state: Arc<RwLock<AppliedState>>, mut rx: mpsc::UnboundedReceiver<Pending>, max_batch: usize) {
+async fn run(
+    raft: Raft,
+    state: Arc<RwLock<AppliedState>>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    max_batch: usize,
+) {
     let mut last_stamp = 0u64;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -65,7 +70,8 @@ async fn run(raft: Raft, state: Arc<RwLock<AppliedState>>, mut rx: mpsc::Unbound
         let applied_stamp = state.read().last_stamp_ns;
         let stamp_ns = wall_clock_ns().max(last_stamp).max(applied_stamp);
         last_stamp = stamp_ns;
-        let (ops, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
+        let (ops, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
         metrics::histogram!("raftlimit_batch_commands").record(ops.len() as f64);
         match raft.client_write_ff(LogPayload { stamp_ns, ops }).await {
             Ok(responder) => {
@@ -75,10 +81,10 @@ async fn run(raft: Raft, state: Arc<RwLock<AppliedState>>, mut rx: mpsc::Unbound
                         Ok(Ok(response)) => {
                             let mut results = response.data.replies.into_iter();
                             for reply in replies {
-                                let outcome = results
-                                    .next()
-                                    .map(ClientOutcome::Reply)
-                                    .unwrap_or_else(|| ClientOutcome::Unknown("missing reply".into()));
+                                let outcome =
+                                    results.next().map(ClientOutcome::Reply).unwrap_or_else(|| {
+                                        ClientOutcome::Unknown("missing reply".into())
+                                    });
                                 let _ = reply.send(outcome);
                             }
                         }
@@ -88,7 +94,9 @@ async fn run(raft: Raft, state: Arc<RwLock<AppliedState>>, mut rx: mpsc::Unbound
                             // same request id is de-duplicated.
                             let outcome = match err {
                                 ClientWriteError::ForwardToLeader(fwd) => {
-                                    ClientOutcome::NotLeader { leader: fwd.leader_id }
+                                    ClientOutcome::NotLeader {
+                                        leader: fwd.leader_id,
+                                    }
                                 }
                                 other => ClientOutcome::Unknown(other.to_string()),
                             };
@@ -98,7 +106,8 @@ async fn run(raft: Raft, state: Arc<RwLock<AppliedState>>, mut rx: mpsc::Unbound
                         }
                         Err(_) => {
                             for reply in replies {
-                                let _ = reply.send(ClientOutcome::Unknown("leadership lost".into()));
+                                let _ =
+                                    reply.send(ClientOutcome::Unknown("leadership lost".into()));
                             }
                         }
                     }

@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
 
 use crate::error::{Error, Result};
 
@@ -49,7 +51,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.db.path()).finish()
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -107,9 +111,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(self.handle(cf)?, IteratorMode::From(from, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.handle(cf)?,
+            IteratorMode::From(from, Direction::Forward),
+        );
         for item in iter {
             let (key, value) = item?;
             if &*key >= to || out.len() >= limit {

@@ -63,7 +63,9 @@ impl LogStore {
     }
 
     fn last_purged(&self) -> Result<Option<LogId>, Error> {
-        Ok(self.read_meta::<Option<LogId>>(LAST_PURGED, "last purged log id")?.flatten())
+        Ok(self
+            .read_meta::<Option<LogId>>(LAST_PURGED, "last purged log id")?
+            .flatten())
     }
 }
 
@@ -119,7 +121,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        let bytes = encode("vote", vote).map_err(|e| storage_err(StorageIOError::write_vote, &e))?;
+        let bytes =
+            encode("vote", vote).map_err(|e| storage_err(StorageIOError::write_vote, &e))?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             store.write(vec![BatchOp::Put(Cf::Meta, VOTE.to_vec(), bytes)], true)
@@ -136,14 +139,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         if let Some(log_id) = committed {
-            self.committed_index.fetch_max(log_id.index, Ordering::Relaxed);
+            self.committed_index
+                .fetch_max(log_id.index, Ordering::Relaxed);
         }
         // Not synced: losing it only means re-learning the commit index from
         // the leader; it lets a restarted node re-apply its log promptly.
         let bytes =
             encode("committed", &committed).map_err(|e| storage_err(StorageIOError::write, &e))?;
         self.store
-            .write(vec![BatchOp::Put(Cf::Meta, COMMITTED.to_vec(), bytes)], false)
+            .write(
+                vec![BatchOp::Put(Cf::Meta, COMMITTED.to_vec(), bytes)],
+                false,
+            )
             .map_err(|e| storage_err(StorageIOError::write, &e))
     }
 
@@ -153,12 +160,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| storage_err(StorageIOError::read, &e))?
             .flatten();
         if let Some(log_id) = committed {
-            self.committed_index.fetch_max(log_id.index, Ordering::Relaxed);
+            self.committed_index
+                .fetch_max(log_id.index, Ordering::Relaxed);
         }
         Ok(committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -167,7 +179,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             let bytes = encode("log entry", &entry)
                 .map_err(|e| storage_err(StorageIOError::write_logs, &e))?;
-            ops.push(BatchOp::Put(Cf::Logs, log_key(entry.log_id.index).to_vec(), bytes));
+            ops.push(BatchOp::Put(
+                Cf::Logs,
+                log_key(entry.log_id.index).to_vec(),
+                bytes,
+            ));
         }
         // One fsync per batch of entries: group commit at the disk level.
         let store = self.store.clone();

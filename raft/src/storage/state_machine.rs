@@ -5,9 +5,9 @@
 //! entry (including its stamp). No local clock, no randomness, no iteration
 //! over unordered maps decides anything here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Cursor;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,12 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use super::db::{BatchOp, Cf, Store};
 use super::storage_err;
+use crate::commands::limiter::Policy;
 use crate::commands::{execute_write, Dataset, WriteCtx};
 use crate::error::Error;
 use crate::keyspace::{Entry as KeyEntry, Keyspace};
 use crate::payload::{ApplyResponse, LogPayload, Proposal, RequestId};
 use crate::reply::Reply;
-use crate::types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::types::{
+    Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
@@ -80,12 +83,12 @@ impl AppliedState {
         wall_ns.max(self.last_stamp_ns) / 1_000_000
     }
 
-    fn apply_payload(&mut self, log_index: u64, payload: &LogPayload) -> Vec<Reply> {
+    fn apply_payload(&mut self, log_index: u64, payload: &LogPayload, observe: bool) -> Vec<Reply> {
         let now_ns = payload.stamp_ns.max(self.last_stamp_ns);
         self.last_stamp_ns = now_ns;
         let now_ms = now_ns / 1_000_000;
         let mut replies = Vec::with_capacity(payload.ops.len());
-        for op in &payload.ops {
+        for (op_index, op) in payload.ops.iter().enumerate() {
             let reply = match op {
                 Proposal::Command { id, argv } => {
                     if let Some(reply) = self.dedup.get(id) {
@@ -96,6 +99,8 @@ impl AppliedState {
                             now_ms,
                             now_ns,
                             log_index,
+                            op_index: op_index as u32,
+                            observe,
                         };
                         let reply = execute_write(&mut ctx, argv);
                         self.dedup.insert(*id, now_ns, reply.clone());
@@ -120,6 +125,7 @@ struct ImageRef<'a> {
     last_stamp_ns: u64,
     #[serde(serialize_with = "serialize_keyspace")]
     keyspace: &'a Keyspace,
+    policies: &'a BTreeMap<String, Policy>,
     dedup: &'a DedupTable,
 }
 
@@ -127,6 +133,7 @@ struct ImageRef<'a> {
 struct Image {
     last_stamp_ns: u64,
     keyspace: Vec<(Bytes, KeyEntry)>,
+    policies: BTreeMap<String, Policy>,
     dedup: DedupTable,
 }
 
@@ -145,6 +152,8 @@ struct StoredSnapshot {
 #[derive(Debug, Clone)]
 pub struct StateMachine {
     state: Arc<RwLock<AppliedState>>,
+    /// Set by the node while it leads; only gates metrics (see `WriteCtx::observe`).
+    is_leader: Arc<AtomicBool>,
     store: Arc<Store>,
     snapshot_seq: Arc<AtomicU64>,
 }
@@ -160,9 +169,15 @@ impl StateMachine {
         }
         Ok(StateMachine {
             state: Arc::new(RwLock::new(state)),
+            is_leader: Arc::new(AtomicBool::new(false)),
             store,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The flag the node sets while it leads.
+    pub fn leader_flag(&self) -> Arc<AtomicBool> {
+        self.is_leader.clone()
     }
 
     /// Shared read access for the read path, INFO and metrics.
@@ -184,7 +199,11 @@ impl StateMachine {
         })
         .map_err(Error::encode("snapshot"))?;
         self.store.write(
-            vec![BatchOp::Put(Cf::Snapshot, CURRENT_SNAPSHOT.to_vec(), record)],
+            vec![BatchOp::Put(
+                Cf::Snapshot,
+                CURRENT_SNAPSHOT.to_vec(),
+                record,
+            )],
             true,
         )
     }
@@ -195,6 +214,7 @@ fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result
     let image: Image = postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?;
     state.data = Dataset {
         keyspace: Keyspace::from_entries(image.keyspace),
+        policies: image.policies,
     };
     state.last_stamp_ns = image.last_stamp_ns;
     state.dedup = image.dedup;
@@ -210,6 +230,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let data = postcard::to_stdvec(&ImageRef {
                 last_stamp_ns: state.last_stamp_ns,
                 keyspace: &state.data.keyspace,
+                policies: &state.data.policies,
                 dedup: &state.dedup,
             })
             .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;
@@ -225,8 +246,12 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             };
             (meta, data)
         };
-        self.save_snapshot(&meta, &data)
-            .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(Some(meta.signature()), err), &e))?;
+        self.save_snapshot(&meta, &data).map_err(|e| {
+            storage_err(
+                |err| StorageIOError::write_snapshot(Some(meta.signature()), err),
+                &e,
+            )
+        })?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
         Ok(Snapshot {
             meta,
@@ -248,6 +273,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let observe = self.is_leader.load(Ordering::Relaxed);
         let mut state = self.state.write();
         let mut responses = Vec::new();
         for entry in entries {
@@ -255,7 +281,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let replies = match entry.payload {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(ref payload) => {
-                    state.apply_payload(entry.log_id.index, payload)
+                    state.apply_payload(entry.log_id.index, payload, observe)
                 }
                 EntryPayload::Membership(ref membership) => {
                     state.membership =

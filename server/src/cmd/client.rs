@@ -19,7 +19,8 @@ pub fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
             "ERR Client names cannot contain spaces, newlines or special characters.",
         ));
     }
-    session.info.lock().name = (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
+    session.info.lock().name =
+        (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
     Ok(())
 }
 
@@ -67,16 +68,20 @@ pub fn client(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
         ("help", 2) => Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
-                "ID", "GETNAME", "SETNAME <name>", "SETINFO <LIB-NAME|LIB-VER> <value>",
-                "INFO", "LIST",
+                "ID",
+                "GETNAME",
+                "SETNAME <name>",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "INFO",
+                "LIST",
             ]
             .iter()
             .map(|s| Reply::status(*s))
             .collect(),
         ),
-        ("id" | "getname" | "setname" | "setinfo" | "info", _) => {
-            Reply::error(format!("ERR wrong number of arguments for 'client|{sub}' command"))
-        }
+        ("id" | "getname" | "setname" | "setinfo" | "info", _) => Reply::error(format!(
+            "ERR wrong number of arguments for 'client|{sub}' command"
+        )),
         _ => unknown_subcommand("client", argv),
     }
 }

@@ -66,7 +66,12 @@ fn info_reply(c: &Described) -> Reply {
         Reply::Int(c.first_key as i64),
         Reply::Int(c.last_key as i64),
         Reply::Int(c.step as i64),
-        Reply::Set(c.categories.iter().map(|c| Reply::status(format!("@{c}"))).collect()),
+        Reply::Set(
+            c.categories
+                .iter()
+                .map(|c| Reply::status(format!("@{c}")))
+                .collect(),
+        ),
         Reply::Set(Vec::new()),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),
@@ -77,11 +82,19 @@ fn docs_reply(c: &Described) -> Reply {
     let group = c
         .categories
         .iter()
-        .find(|cat| !matches!(**cat, "read" | "write" | "fast" | "slow" | "dangerous" | "keyspace"))
+        .find(|cat| {
+            !matches!(
+                **cat,
+                "read" | "write" | "fast" | "slow" | "dangerous" | "keyspace"
+            )
+        })
         .copied()
         .unwrap_or("generic");
     Reply::Map(vec![
-        (Reply::bulk("summary"), Reply::bulk(format!("The {} command", c.name.to_ascii_uppercase()))),
+        (
+            Reply::bulk("summary"),
+            Reply::bulk(format!("The {} command", c.name.to_ascii_uppercase())),
+        ),
         (Reply::bulk("since"), Reply::bulk("1.0.0")),
         (Reply::bulk("group"), Reply::bulk(group)),
     ])
@@ -117,7 +130,12 @@ pub fn command(_session: &mut Session, _shared: &Shared, argv: &[Bytes]) -> Repl
                     .collect(),
             )
         }
-        "list" => Reply::Array(every_command().iter().map(|c| Reply::bulk(c.name)).collect()),
+        "list" => Reply::Array(
+            every_command()
+                .iter()
+                .map(|c| Reply::bulk(c.name))
+                .collect(),
+        ),
         _ => unknown_subcommand("command", argv),
     }
 }

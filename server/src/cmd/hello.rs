@@ -53,7 +53,11 @@ pub fn hello(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
         info.protocol = protocol;
         info.id
     };
-    let role = if shared.node.status().is_leader { "master" } else { "replica" };
+    let role = if shared.node.status().is_leader {
+        "master"
+    } else {
+        "replica"
+    };
     Reply::Map(vec![
         (Reply::bulk("server"), Reply::bulk("redis")),
         (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),

@@ -11,13 +11,24 @@ use super::hello::REDIS_VERSION;
 use super::Session;
 use crate::shared::Shared;
 
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "replication", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "stats",
+    "replication",
+    "keyspace",
+];
 
 /// Resident memory of this process, from /proc (0 where unavailable).
 fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -80,24 +91,45 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             let members = shared.node.members();
             let _ = write!(out, "# Replication\r\n");
             if status.is_leader {
-                let followers: Vec<_> = members.iter().filter(|(id, _)| **id != status.id).collect();
-                let _ = write!(out, "role:master\r\nconnected_slaves:{}\r\n", followers.len());
+                let followers: Vec<_> =
+                    members.iter().filter(|(id, _)| **id != status.id).collect();
+                let _ = write!(
+                    out,
+                    "role:master\r\nconnected_slaves:{}\r\n",
+                    followers.len()
+                );
                 for (i, (id, info)) in followers.iter().enumerate() {
-                    let (ip, port) = info.resp_addr.rsplit_once(':').unwrap_or((&info.resp_addr, "0"));
+                    let (ip, port) = info
+                        .resp_addr
+                        .rsplit_once(':')
+                        .unwrap_or((&info.resp_addr, "0"));
                     let _ = write!(out, "slave{i}:ip={ip},port={port},state=online,offset={},lag=0,raft_node_id={id}\r\n", status.commit_index);
                 }
             } else {
                 let _ = write!(out, "role:slave\r\n");
                 match shared.node.leader() {
                     Some((_, info)) => {
-                        let (ip, port) = info.resp_addr.rsplit_once(':').unwrap_or((&info.resp_addr, "0"));
-                        let _ = write!(out, "master_host:{ip}\r\nmaster_port:{port}\r\nmaster_link_status:up\r\n");
+                        let (ip, port) = info
+                            .resp_addr
+                            .rsplit_once(':')
+                            .unwrap_or((&info.resp_addr, "0"));
+                        let _ = write!(
+                            out,
+                            "master_host:{ip}\r\nmaster_port:{port}\r\nmaster_link_status:up\r\n"
+                        );
                     }
                     None => {
-                        let _ = write!(out, "master_host:\r\nmaster_port:0\r\nmaster_link_status:down\r\n");
+                        let _ = write!(
+                            out,
+                            "master_host:\r\nmaster_port:0\r\nmaster_link_status:down\r\n"
+                        );
                     }
                 }
-                let _ = write!(out, "slave_repl_offset:{}\r\nslave_read_only:0\r\nconnected_slaves:0\r\n", status.applied_index);
+                let _ = write!(
+                    out,
+                    "slave_repl_offset:{}\r\nslave_read_only:0\r\nconnected_slaves:0\r\n",
+                    status.applied_index
+                );
             }
             let _ = write!(
                 out,
@@ -116,7 +148,11 @@ fn section(shared: &Shared, name: &str, out: &mut String) {
             let keys = state.data.keyspace.len();
             let _ = write!(out, "# Keyspace\r\n");
             if keys > 0 {
-                let _ = write!(out, "db0:keys={keys},expires={},avg_ttl=0\r\n", state.data.keyspace.expiring_len());
+                let _ = write!(
+                    out,
+                    "db0:keys={keys},expires={},avg_ttl=0\r\n",
+                    state.data.keyspace.expiring_len()
+                );
             }
         }
         _ => {}
@@ -129,7 +165,9 @@ pub fn info(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
     let sections: Vec<&str> = if requested.is_empty()
-        || requested.iter().any(|s| matches!(s.as_str(), "all" | "everything" | "default"))
+        || requested
+            .iter()
+            .any(|s| matches!(s.as_str(), "all" | "everything" | "default"))
     {
         DEFAULT_SECTIONS.to_vec()
     } else {

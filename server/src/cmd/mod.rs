@@ -65,23 +65,97 @@ const FLAGS_FAST: &[&str] = &["fast", "loading", "stale"];
 const FLAGS_SLOW: &[&str] = &["loading", "stale"];
 
 static LOCAL: &[LocalSpec] = &[
-    LocalSpec { name: "ping", arity: -1, flags: FLAGS_FAST, categories: CONN, run: ping::ping },
-    LocalSpec { name: "echo", arity: 2, flags: FLAGS_FAST, categories: CONN, run: ping::echo },
-    LocalSpec { name: "hello", arity: -1, flags: FLAGS_FAST, categories: CONN, run: hello::hello },
-    LocalSpec { name: "auth", arity: -2, flags: FLAGS_FAST, categories: CONN, run: hello::auth },
-    LocalSpec { name: "select", arity: 2, flags: FLAGS_FAST, categories: CONN, run: select::select },
-    LocalSpec { name: "quit", arity: -1, flags: FLAGS_FAST, categories: CONN, run: quit::quit },
-    LocalSpec { name: "reset", arity: 1, flags: FLAGS_FAST, categories: CONN, run: quit::reset },
-    LocalSpec { name: "client", arity: -2, flags: FLAGS_SLOW, categories: CONN_SLOW, run: client::client },
-    LocalSpec { name: "command", arity: -1, flags: FLAGS_SLOW, categories: CONN_SLOW, run: command::command },
-    LocalSpec { name: "info", arity: -1, flags: FLAGS_SLOW, categories: &["slow", "dangerous"], run: info::info },
-    LocalSpec { name: "config", arity: -2, flags: FLAGS_SLOW, categories: ADMIN, run: config::config },
-    LocalSpec { name: "time", arity: 1, flags: FLAGS_FAST, categories: &["fast"], run: time::time },
+    LocalSpec {
+        name: "ping",
+        arity: -1,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: ping::ping,
+    },
+    LocalSpec {
+        name: "echo",
+        arity: 2,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: ping::echo,
+    },
+    LocalSpec {
+        name: "hello",
+        arity: -1,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: hello::hello,
+    },
+    LocalSpec {
+        name: "auth",
+        arity: -2,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: hello::auth,
+    },
+    LocalSpec {
+        name: "select",
+        arity: 2,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: select::select,
+    },
+    LocalSpec {
+        name: "quit",
+        arity: -1,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: quit::quit,
+    },
+    LocalSpec {
+        name: "reset",
+        arity: 1,
+        flags: FLAGS_FAST,
+        categories: CONN,
+        run: quit::reset,
+    },
+    LocalSpec {
+        name: "client",
+        arity: -2,
+        flags: FLAGS_SLOW,
+        categories: CONN_SLOW,
+        run: client::client,
+    },
+    LocalSpec {
+        name: "command",
+        arity: -1,
+        flags: FLAGS_SLOW,
+        categories: CONN_SLOW,
+        run: command::command,
+    },
+    LocalSpec {
+        name: "info",
+        arity: -1,
+        flags: FLAGS_SLOW,
+        categories: &["slow", "dangerous"],
+        run: info::info,
+    },
+    LocalSpec {
+        name: "config",
+        arity: -2,
+        flags: FLAGS_SLOW,
+        categories: ADMIN,
+        run: config::config,
+    },
+    LocalSpec {
+        name: "time",
+        arity: 1,
+        flags: FLAGS_FAST,
+        categories: &["fast"],
+        run: time::time,
+    },
 ];
 
 /// Finds a connection-level command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static LocalSpec> {
-    LOCAL.iter().find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes()))
+    LOCAL
+        .iter()
+        .find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes()))
 }
 
 pub fn all() -> &'static [LocalSpec] {

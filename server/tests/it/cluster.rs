@@ -12,7 +12,12 @@ use redis::{cmd, Commands};
 use super::cluster;
 
 /// Writes `key{n}` on `node` until stopped; returns the acknowledged keys.
-fn writer(cluster: &TestCluster, node: usize, prefix: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
+fn writer(
+    cluster: &TestCluster,
+    node: usize,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
     let addr = cluster.resp_addr(node);
     std::thread::spawn(move || {
         let mut acked = Vec::new();
@@ -59,13 +64,22 @@ fn leader_kill_loses_no_acknowledged_write() {
         if c.set::<_, _, ()>("failover:probe", "1").is_ok() {
             break killed_at.elapsed();
         }
-        assert!(killed_at.elapsed() < Duration::from_secs(10), "no new leader");
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "no new leader"
+        );
     };
     eprintln!("failover took {failover:?}");
-    assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
-    let acked: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let acked: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
     assert!(acked.len() > 10, "writers made progress: {}", acked.len());
     for node in &followers {
         let mut c = cluster.client(*node).unwrap();
@@ -77,12 +91,22 @@ fn leader_kill_loses_no_acknowledged_write() {
     // The killed node comes back and catches up.
     cluster.restart(leader).unwrap();
     let new_leader = cluster.wait_for_leader(Duration::from_secs(10)).unwrap();
-    let target = cluster.server(new_leader).unwrap().node().status().commit_index;
-    cluster.wait_applied(target, Duration::from_secs(10)).unwrap();
+    let target = cluster
+        .server(new_leader)
+        .unwrap()
+        .node()
+        .status()
+        .commit_index;
+    cluster
+        .wait_applied(target, Duration::from_secs(10))
+        .unwrap();
     let state = cluster.server(leader).unwrap().node().state().clone();
     let state = state.read();
     for key in &acked {
-        assert!(state.data.keyspace.get(key.as_bytes(), 0).is_some(), "{key} missing on the restarted node");
+        assert!(
+            state.data.keyspace.get(key.as_bytes(), 0).is_some(),
+            "{key} missing on the restarted node"
+        );
     }
 }
 
@@ -93,7 +117,13 @@ fn full_restart_keeps_every_acknowledged_write() {
     for i in 0..200 {
         let _: () = c.set(format!("restart:{i}"), i).unwrap();
     }
-    let _: () = cmd("SET").arg("restart:ttl").arg("v").arg("EX").arg(1000).query(&mut c).unwrap();
+    let _: () = cmd("SET")
+        .arg("restart:ttl")
+        .arg("v")
+        .arg("EX")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
     drop(c);
     for node in 0..3 {
         cluster.kill(node);
@@ -133,13 +163,21 @@ fn lagging_follower_catches_up_by_snapshot() {
     }
     cluster.restart(lagging).unwrap();
     let target = leader_node.status().commit_index;
-    cluster.wait_applied(target, Duration::from_secs(15)).unwrap();
+    cluster
+        .wait_applied(target, Duration::from_secs(15))
+        .unwrap();
     let node = cluster.server(lagging).unwrap().node().clone();
-    assert!(node.status().snapshot_index.is_some(), "follower installed a snapshot");
+    assert!(
+        node.status().snapshot_index.is_some(),
+        "follower installed a snapshot"
+    );
     let state = node.state().read();
     for i in 0..400 {
         let key = format!("snap:{i}");
-        assert!(state.data.keyspace.get(key.as_bytes(), 0).is_some(), "{key} missing");
+        assert!(
+            state.data.keyspace.get(key.as_bytes(), 0).is_some(),
+            "{key} missing"
+        );
     }
 }
 
@@ -175,7 +213,10 @@ fn isolated_leader_is_replaced() {
         if f.set::<_, _, ()>("iso:after", "2").is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "majority never elected a new leader");
+        assert!(
+            Instant::now() < deadline,
+            "majority never elected a new leader"
+        );
     }
     cluster.heal(leader);
     let new_leader = cluster.wait_for_leader(Duration::from_secs(10)).unwrap();
@@ -189,7 +230,11 @@ fn isolated_leader_is_replaced() {
 fn raft_port_rejects_garbage() {
     let (cluster, leader) = cluster();
     let raft_addr = cluster.server(leader).unwrap().shared().config.raft_addr;
-    for input in [&b"\xff\xff\xff\xff"[..], b"\x00\x00\x00\x05hello", b"GET / HTTP/1.1\r\n\r\n"] {
+    for input in [
+        &b"\xff\xff\xff\xff"[..],
+        b"\x00\x00\x00\x05hello",
+        b"GET / HTTP/1.1\r\n\r\n",
+    ] {
         let mut stream = std::net::TcpStream::connect(raft_addr).unwrap();
         let _ = stream.write_all(input);
     }

@@ -26,26 +26,78 @@ fn strings_through_every_node() {
 #[test]
 fn set_options_and_errors() {
     let mut c = conn(1);
-    let ok: Option<String> = cmd("SET").arg("opt:a").arg("1").arg("NX").query(&mut c).unwrap();
+    let ok: Option<String> = cmd("SET")
+        .arg("opt:a")
+        .arg("1")
+        .arg("NX")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(ok.as_deref(), Some("OK"));
-    let none: Option<String> = cmd("SET").arg("opt:a").arg("2").arg("NX").query(&mut c).unwrap();
+    let none: Option<String> = cmd("SET")
+        .arg("opt:a")
+        .arg("2")
+        .arg("NX")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(none, None);
-    let old: Option<String> = cmd("SET").arg("opt:a").arg("3").arg("XX").arg("GET").query(&mut c).unwrap();
+    let old: Option<String> = cmd("SET")
+        .arg("opt:a")
+        .arg("3")
+        .arg("XX")
+        .arg("GET")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(old.as_deref(), Some("1"));
-    let _: () = cmd("SET").arg("opt:a").arg("4").arg("PX").arg("100000").query(&mut c).unwrap();
+    let _: () = cmd("SET")
+        .arg("opt:a")
+        .arg("4")
+        .arg("PX")
+        .arg("100000")
+        .query(&mut c)
+        .unwrap();
     let pttl: i64 = c.pttl("opt:a").unwrap();
     assert!(pttl > 99_000 && pttl <= 100_000, "{pttl}");
-    let err = cmd("SET").arg("opt:a").arg("x").arg("EX").arg("0").query::<()>(&mut c).unwrap_err();
+    let err = cmd("SET")
+        .arg("opt:a")
+        .arg("x")
+        .arg("EX")
+        .arg("0")
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert_eq!(err.detail(), Some("invalid expire time in 'set' command"));
-    let err = cmd("SET").arg("opt:a").arg("x").arg("NX").arg("XX").query::<()>(&mut c).unwrap_err();
+    let err = cmd("SET")
+        .arg("opt:a")
+        .arg("x")
+        .arg("NX")
+        .arg("XX")
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert_eq!(err.code(), Some("ERR"));
     assert_eq!(err.detail(), Some("syntax error"));
     let err = cmd("GET").query::<()>(&mut c).unwrap_err();
-    assert_eq!(err.detail(), Some("wrong number of arguments for 'get' command"));
+    assert_eq!(
+        err.detail(),
+        Some("wrong number of arguments for 'get' command")
+    );
     let err = cmd("NOSUCHCMD").arg("a").query::<()>(&mut c).unwrap_err();
-    assert!(err.detail().unwrap().starts_with("unknown command 'NOSUCHCMD'"), "{err}");
-    let _: () = cmd("SETEX").arg("opt:b").arg(100).arg("v").query(&mut c).unwrap();
-    let _: () = cmd("PSETEX").arg("opt:c").arg(100000).arg("v").query(&mut c).unwrap();
+    assert!(
+        err.detail()
+            .unwrap()
+            .starts_with("unknown command 'NOSUCHCMD'"),
+        "{err}"
+    );
+    let _: () = cmd("SETEX")
+        .arg("opt:b")
+        .arg(100)
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("PSETEX")
+        .arg("opt:c")
+        .arg(100000)
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
     let ttl: i64 = c.ttl("opt:b").unwrap();
     assert_eq!(ttl, 100);
     let set: i64 = cmd("SETNX").arg("opt:c").arg("w").query(&mut c).unwrap();
@@ -63,11 +115,18 @@ fn counters_and_wrongtype() {
     assert_eq!(n, 10);
     let n: i64 = cmd("DECRBY").arg("cnt:a").arg(3).query(&mut c).unwrap();
     assert_eq!(n, 7);
-    let f: String = cmd("INCRBYFLOAT").arg("cnt:f").arg("1.5").query(&mut c).unwrap();
+    let f: String = cmd("INCRBYFLOAT")
+        .arg("cnt:f")
+        .arg("1.5")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(f, "1.5");
     let _: () = c.set("cnt:s", "abc").unwrap();
     let err = cmd("INCR").arg("cnt:s").query::<()>(&mut c).unwrap_err();
-    assert_eq!(err.detail(), Some("value is not an integer or out of range"));
+    assert_eq!(
+        err.detail(),
+        Some("value is not an integer or out of range")
+    );
     let len: i64 = cmd("APPEND").arg("cnt:s").arg("de").query(&mut c).unwrap();
     assert_eq!(len, 5);
     let len: i64 = cmd("STRLEN").arg("cnt:s").query(&mut c).unwrap();
@@ -77,20 +136,47 @@ fn counters_and_wrongtype() {
 #[test]
 fn multi_key_and_getters() {
     let mut c = conn(0);
-    let _: () = cmd("MSET").arg("mk:a").arg("1").arg("mk:b").arg("2").query(&mut c).unwrap();
-    let got: Vec<Option<String>> = cmd("MGET").arg("mk:a").arg("mk:b").arg("mk:c").query(&mut c).unwrap();
+    let _: () = cmd("MSET")
+        .arg("mk:a")
+        .arg("1")
+        .arg("mk:b")
+        .arg("2")
+        .query(&mut c)
+        .unwrap();
+    let got: Vec<Option<String>> = cmd("MGET")
+        .arg("mk:a")
+        .arg("mk:b")
+        .arg("mk:c")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(got, vec![Some("1".into()), Some("2".into()), None]);
-    let n: i64 = cmd("MSETNX").arg("mk:a").arg("x").arg("mk:d").arg("y").query(&mut c).unwrap();
+    let n: i64 = cmd("MSETNX")
+        .arg("mk:a")
+        .arg("x")
+        .arg("mk:d")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(n, 0);
     let old: String = cmd("GETSET").arg("mk:a").arg("9").query(&mut c).unwrap();
     assert_eq!(old, "1");
-    let v: String = cmd("GETEX").arg("mk:a").arg("EX").arg(50).query(&mut c).unwrap();
+    let v: String = cmd("GETEX")
+        .arg("mk:a")
+        .arg("EX")
+        .arg(50)
+        .query(&mut c)
+        .unwrap();
     assert_eq!(v, "9");
     let ttl: i64 = c.ttl("mk:a").unwrap();
     assert_eq!(ttl, 50);
     let v: String = cmd("GETDEL").arg("mk:a").query(&mut c).unwrap();
     assert_eq!(v, "9");
-    let exists: i64 = cmd("EXISTS").arg("mk:a").arg("mk:b").arg("mk:b").query(&mut c).unwrap();
+    let exists: i64 = cmd("EXISTS")
+        .arg("mk:a")
+        .arg("mk:b")
+        .arg("mk:b")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(exists, 2);
 }
 
@@ -100,11 +186,26 @@ fn keys_expiry_and_rename() {
     let _: () = c.set("ke:a", "1").unwrap();
     let t: String = cmd("TYPE").arg("ke:a").query(&mut c).unwrap();
     assert_eq!(t, "string");
-    let r: i64 = cmd("EXPIRE").arg("ke:a").arg(100).arg("NX").query(&mut c).unwrap();
+    let r: i64 = cmd("EXPIRE")
+        .arg("ke:a")
+        .arg(100)
+        .arg("NX")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, 1);
-    let r: i64 = cmd("EXPIRE").arg("ke:a").arg(50).arg("GT").query(&mut c).unwrap();
+    let r: i64 = cmd("EXPIRE")
+        .arg("ke:a")
+        .arg(50)
+        .arg("GT")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, 0);
-    let r: i64 = cmd("PEXPIRE").arg("ke:a").arg(20_000).arg("LT").query(&mut c).unwrap();
+    let r: i64 = cmd("PEXPIRE")
+        .arg("ke:a")
+        .arg(20_000)
+        .arg("LT")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, 1);
     let at: i64 = cmd("PEXPIRETIME").arg("ke:a").query(&mut c).unwrap();
     assert!(at > 1_600_000_000_000);
@@ -117,7 +218,11 @@ fn keys_expiry_and_rename() {
     assert_eq!(p, 1);
     let ttl: i64 = c.ttl("ke:b").unwrap();
     assert_eq!(ttl, -1);
-    let at: i64 = cmd("EXPIREAT").arg("ke:b").arg(4_000_000_000i64).query(&mut c).unwrap();
+    let at: i64 = cmd("EXPIREAT")
+        .arg("ke:b")
+        .arg(4_000_000_000i64)
+        .query(&mut c)
+        .unwrap();
     assert_eq!(at, 1);
     let past: i64 = cmd("PEXPIREAT").arg("ke:b").arg(1).query(&mut c).unwrap();
     assert_eq!(past, 1);
@@ -125,11 +230,19 @@ fn keys_expiry_and_rename() {
     assert_eq!(ttl, -2, "an expiry in the past deletes the key");
     let _: () = c.set("ke:c", "1").unwrap();
     let _: () = c.set("ke:d", "1").unwrap();
-    let n: i64 = cmd("RENAMENX").arg("ke:c").arg("ke:d").query(&mut c).unwrap();
+    let n: i64 = cmd("RENAMENX")
+        .arg("ke:c")
+        .arg("ke:d")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(n, 0);
     let n: i64 = cmd("UNLINK").arg("ke:c").arg("ke:d").query(&mut c).unwrap();
     assert_eq!(n, 2);
-    let err = cmd("RENAME").arg("ke:none").arg("x").query::<()>(&mut c).unwrap_err();
+    let err = cmd("RENAME")
+        .arg("ke:none")
+        .arg("x")
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert_eq!(err.detail(), Some("no such key"));
 }
 
@@ -177,7 +290,13 @@ fn binary_safe_keys_and_values() {
 #[test]
 fn expiry_takes_effect() {
     let mut c = conn(0);
-    let _: () = cmd("SET").arg("exp:a").arg("v").arg("PX").arg(300).query(&mut c).unwrap();
+    let _: () = cmd("SET")
+        .arg("exp:a")
+        .arg("v")
+        .arg("PX")
+        .arg(300)
+        .query(&mut c)
+        .unwrap();
     let v: Option<String> = c.get("exp:a").unwrap();
     assert_eq!(v.as_deref(), Some("v"));
     std::thread::sleep(std::time::Duration::from_millis(450));
@@ -202,7 +321,9 @@ fn dbsize_flush_and_type_none() {
     let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 5);
     let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
-    let n: i64 = cmd("DBSIZE").query(&mut cluster.client(leader).unwrap()).unwrap();
+    let n: i64 = cmd("DBSIZE")
+        .query(&mut cluster.client(leader).unwrap())
+        .unwrap();
     assert_eq!(n, 0);
     let _: () = c.set("f:x", 1).unwrap();
     let _: () = cmd("FLUSHDB").arg("ASYNC").query(&mut c).unwrap();

@@ -23,15 +23,31 @@ fn client_commands() {
     let mut c = shared_cluster().client(0).unwrap();
     let id: i64 = cmd("CLIENT").arg("ID").query(&mut c).unwrap();
     assert!(id > 0);
-    let _: () = cmd("CLIENT").arg("SETNAME").arg("tester").query(&mut c).unwrap();
+    let _: () = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("tester")
+        .query(&mut c)
+        .unwrap();
     let name: String = cmd("CLIENT").arg("GETNAME").query(&mut c).unwrap();
     assert_eq!(name, "tester");
-    let _: () = cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("mylib").query(&mut c).unwrap();
+    let _: () = cmd("CLIENT")
+        .arg("SETINFO")
+        .arg("LIB-NAME")
+        .arg("mylib")
+        .query(&mut c)
+        .unwrap();
     let info: String = cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
-    assert!(info.contains("name=tester") && info.contains("lib-name=mylib"), "{info}");
+    assert!(
+        info.contains("name=tester") && info.contains("lib-name=mylib"),
+        "{info}"
+    );
     let list: String = cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
     assert!(list.contains(&format!("id={id} ")), "{list}");
-    let err = cmd("CLIENT").arg("SETNAME").arg("has space").query::<()>(&mut c).unwrap_err();
+    let err = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("has space")
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert!(err.detail().unwrap().contains("cannot contain spaces"));
 }
 
@@ -40,11 +56,20 @@ fn command_info_and_docs() {
     let mut c = shared_cluster().client(2).unwrap();
     let count: i64 = cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
     assert!(count > 40);
-    let info: Value = cmd("COMMAND").arg("INFO").arg("get").arg("nosuch").query(&mut c).unwrap();
-    let Value::Array(items) = info else { panic!("array") };
+    let info: Value = cmd("COMMAND")
+        .arg("INFO")
+        .arg("get")
+        .arg("nosuch")
+        .query(&mut c)
+        .unwrap();
+    let Value::Array(items) = info else {
+        panic!("array")
+    };
     assert_eq!(items.len(), 2);
     assert_eq!(items[1], Value::Nil);
-    let Value::Array(get) = &items[0] else { panic!("get info") };
+    let Value::Array(get) = &items[0] else {
+        panic!("get info")
+    };
     assert_eq!(get[0], Value::BulkString(b"get".to_vec()));
     assert_eq!(get[1], Value::Int(2));
     let docs: Value = cmd("COMMAND").arg("DOCS").arg("set").query(&mut c).unwrap();
@@ -54,24 +79,50 @@ fn command_info_and_docs() {
 #[test]
 fn info_and_config() {
     let cluster = shared_cluster();
-    let leader = cluster.wait_for_leader(std::time::Duration::from_secs(5)).unwrap();
+    let leader = cluster
+        .wait_for_leader(std::time::Duration::from_secs(5))
+        .unwrap();
     for node in 0..3 {
         let mut c = cluster.client(node).unwrap();
         let info: String = cmd("INFO").arg("replication").query(&mut c).unwrap();
-        let role = if node == leader { "role:master" } else { "role:slave" };
+        let role = if node == leader {
+            "role:master"
+        } else {
+            "role:slave"
+        };
         assert!(info.contains(role), "node {node}: {info}");
-        for field in ["raft_node_id:", "raft_leader_id:", "raft_term:", "raft_commit_index:", "raft_applied_index:"] {
+        for field in [
+            "raft_node_id:",
+            "raft_leader_id:",
+            "raft_term:",
+            "raft_commit_index:",
+            "raft_applied_index:",
+        ] {
             assert!(info.contains(field), "{field} missing");
         }
         let all: String = cmd("INFO").query(&mut c).unwrap();
-        for section in ["# Server", "# Clients", "# Memory", "# Stats", "# Replication", "# Keyspace"] {
+        for section in [
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Stats",
+            "# Replication",
+            "# Keyspace",
+        ] {
             assert!(all.contains(section), "{section} missing");
         }
     }
     let mut c = cluster.client(0).unwrap();
     let cfg: Vec<String> = cmd("CONFIG").arg("GET").arg("port").query(&mut c).unwrap();
-    assert_eq!(cfg, vec!["port".to_string(), cluster.resp_addr(0).port().to_string()]);
-    let cfg: Vec<String> = cmd("CONFIG").arg("GET").arg("append*").query(&mut c).unwrap();
+    assert_eq!(
+        cfg,
+        vec!["port".to_string(), cluster.resp_addr(0).port().to_string()]
+    );
+    let cfg: Vec<String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("append*")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(cfg, vec!["appendfsync", "always", "appendonly", "yes"]);
 }
 
@@ -79,8 +130,12 @@ fn info_and_config() {
 fn hello_switches_to_resp3() {
     let mut c = shared_cluster().client(1).unwrap();
     let hello: Value = cmd("HELLO").arg(3).query(&mut c).unwrap();
-    let Value::Map(fields) = hello else { panic!("RESP3 map, got {hello:?}") };
-    assert!(fields.iter().any(|(k, v)| *k == Value::BulkString(b"proto".to_vec()) && *v == Value::Int(3)));
+    let Value::Map(fields) = hello else {
+        panic!("RESP3 map, got {hello:?}")
+    };
+    assert!(fields
+        .iter()
+        .any(|(k, v)| *k == Value::BulkString(b"proto".to_vec()) && *v == Value::Int(3)));
     let missing: Value = cmd("GET").arg("resp3:none").query(&mut c).unwrap();
     assert_eq!(missing, Value::Nil);
     let err = cmd("HELLO").arg(4).query::<()>(&mut c).unwrap_err();

@@ -6,6 +6,7 @@
 mod cluster;
 mod commands;
 mod connection;
+mod limiter;
 mod protocol;
 
 use std::sync::OnceLock;
@@ -16,7 +17,9 @@ use raftlimit_testkit::{ClusterOptions, TestCluster};
 /// Starts a default cluster and waits for its leader.
 pub fn cluster() -> (TestCluster, usize) {
     let cluster = TestCluster::start(ClusterOptions::default()).expect("cluster starts");
-    let leader = cluster.wait_for_leader(Duration::from_secs(10)).expect("leader elected");
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .expect("leader elected");
     (cluster, leader)
 }
 

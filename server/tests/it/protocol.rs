@@ -8,7 +8,9 @@ use super::shared_cluster;
 
 fn raw(node: usize) -> TcpStream {
     let stream = TcpStream::connect(shared_cluster().resp_addr(node)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream
 }
 
@@ -24,11 +26,26 @@ fn exchange(node: usize, input: &[u8]) -> String {
 #[test]
 fn protocol_errors_close_the_connection() {
     let cases: &[(&[u8], &str)] = &[
-        (b"*1\r\n$999999999999\r\n", "-ERR Protocol error: invalid bulk length"),
-        (b"*99999999999\r\n", "-ERR Protocol error: invalid multibulk length"),
-        (b"*1\r\n:1\r\n", "-ERR Protocol error: expected '$', got ':'"),
-        (b"*1\r\n$3\r\nabcde", "-ERR Protocol error: bulk string not terminated by CRLF"),
-        (b"SET a \"b\r\n", "-ERR Protocol error: unbalanced quotes in request"),
+        (
+            b"*1\r\n$999999999999\r\n",
+            "-ERR Protocol error: invalid bulk length",
+        ),
+        (
+            b"*99999999999\r\n",
+            "-ERR Protocol error: invalid multibulk length",
+        ),
+        (
+            b"*1\r\n:1\r\n",
+            "-ERR Protocol error: expected '$', got ':'",
+        ),
+        (
+            b"*1\r\n$3\r\nabcde",
+            "-ERR Protocol error: bulk string not terminated by CRLF",
+        ),
+        (
+            b"SET a \"b\r\n",
+            "-ERR Protocol error: unbalanced quotes in request",
+        ),
     ];
     for (input, expected) in cases {
         let got = exchange(0, input);
@@ -41,7 +58,9 @@ fn huge_declared_lengths_allocate_nothing() {
     // A 512 MiB bulk declared but never sent: the server waits for bytes,
     // it does not reserve them. The connection is then dropped.
     let mut stream = raw(1);
-    stream.write_all(b"*2\r\n$3\r\nGET\r\n$536870912\r\nabc").unwrap();
+    stream
+        .write_all(b"*2\r\n$3\r\nGET\r\n$536870912\r\nabc")
+        .unwrap();
     drop(stream);
     let mut c = shared_cluster().client(1).unwrap();
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
@@ -60,7 +79,10 @@ fn bad_commands_keep_the_connection() {
 
 #[test]
 fn inline_commands_like_telnet() {
-    let got = exchange(0, b"SET inline:k \"hello world\"\r\nGET inline:k\r\nQUIT\r\n");
+    let got = exchange(
+        0,
+        b"SET inline:k \"hello world\"\r\nGET inline:k\r\nQUIT\r\n",
+    );
     assert_eq!(got, "+OK\r\n$11\r\nhello world\r\n+OK\r\n");
 }
 
@@ -80,7 +102,9 @@ fn random_garbage_never_crashes() {
         }
         let mut stream = raw(round % 3);
         let _ = stream.write_all(&input);
-        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let mut sink = [0u8; 256];
         let _ = stream.read(&mut sink);
     }
