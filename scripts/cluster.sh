@@ -17,6 +17,7 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "all nodes stopped"
+  exit 0
 }
 trap stop INT TERM EXIT
 for i in 1 2 3; do

@@ -210,7 +210,8 @@ fn default_raft_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7100))
 }
 fn default_log() -> String {
-    "info".into()
+    // openraft logs every election step at info; its warnings suffice.
+    "info,openraft=warn".into()
 }
 
 impl Config {

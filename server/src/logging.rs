@@ -89,8 +89,10 @@ where
 /// Installs the global subscriber. Later calls (in-process test nodes) are no-ops.
 pub fn init(format: LogFormat, filter: &str, node: u64) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .fmt_fields(DefaultFields::new());
     let result = match format {

@@ -158,7 +158,7 @@ impl Counter {
         let possible = Prefix::new(possible);
         let bounds = |invoke: u64, complete: u64, own: Option<i64>| {
             let definite = acked.before(invoke);
-            let mut maybe = possible.before(invoke).minus(definite);
+            let mut maybe = possible.up_to(complete).minus(definite);
             let own = own.map_or(Sums::default(), Sums::of);
             maybe = maybe.minus(own);
             Bounds {

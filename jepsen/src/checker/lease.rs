@@ -189,7 +189,7 @@ impl Leases {
                 .get(g.id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let mut end = g.inv + g.ttl - slack;
+            let mut end = g.cmp + g.ttl + slack;
             let mut possible_end = g.cmp + g.ttl + slack;
             for &(r_inv, r_deadline, r_done) in rel {
                 // A release that must have landed before the grant cannot end it.

@@ -168,19 +168,27 @@ impl RaftNode {
         node.tasks.lock().extend([server, sweeper, leadership]);
 
         // Every node may initialize with the same voters: the first log entry
-        // it writes is identical on all of them, so this is idempotent.
-        if !node
-            .raft
-            .is_initialized()
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?
-        {
-            if let Err(err) = node.raft.initialize(node.config.members.clone()).await {
-                tracing::debug!(%err, "initialize skipped");
+        // it writes is identical on all of them, so this is idempotent. A
+        // random pause first lets a node that already hears from an elected
+        // peer skip it (and openraft's complaint about it).
+        if !node.is_initialized().await? {
+            let window = node.config.election_timeout_min.as_millis().max(1) as u64;
+            tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % window)).await;
+            if !node.is_initialized().await? {
+                if let Err(err) = node.raft.initialize(node.config.members.clone()).await {
+                    tracing::debug!(%err, "initialize skipped");
+                }
             }
         }
         tracing::info!(node = node.config.id, "raft node started");
         Ok(node)
+    }
+
+    async fn is_initialized(&self) -> Result<bool> {
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))
     }
 
     pub fn id(&self) -> NodeId {
