@@ -27,11 +27,33 @@ pub struct LogPayload {
     pub ops: Vec<Proposal>,
 }
 
+/// What a client asks the log to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WriteOp {
+    /// One write command, by argument vector.
+    Command(Vec<Bytes>),
+    /// MULTI/EXEC: the commands run back to back, atomically, in one apply.
+    /// With a watch, nothing runs (the reply is a nil array) if a watched key
+    /// changed after the watch's log index.
+    Transaction {
+        watch: Option<Watch>,
+        commands: Vec<Vec<Bytes>>,
+    },
+}
+
+/// Keys a transaction depends on, and the applied log index at which the
+/// client observed them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watch {
+    pub index: u64,
+    pub keys: Vec<Bytes>,
+}
+
 /// One replicated operation inside a [`LogPayload`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Proposal {
-    /// A client's write command, by argument vector.
-    Command { id: RequestId, argv: Vec<Bytes> },
+    /// A client's write, with its id for de-duplication.
+    Client { id: RequestId, op: WriteOp },
     /// Physically remove up to `max_keys` keys whose expiry has passed. The
     /// leader proposes it periodically; which keys go is decided from the
     /// replicated state and stamp, so replicas stay identical.

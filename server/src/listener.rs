@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use raftlimit_raft::commands::unknown_command;
+use raftlimit_raft::payload::Watch;
 use raftlimit_raft::Reply;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -192,6 +193,34 @@ async fn handle<S>(
             Route::Unknown => String::new(),
         };
     }
+    let name = argv[0].to_ascii_lowercase();
+    if session.multi.is_some()
+        && !matches!(
+            &name[..],
+            b"exec" | b"discard" | b"multi" | b"watch" | b"quit" | b"reset"
+        )
+    {
+        pending.push_back(Pending::Ready(queue_in_transaction(session, &route, argv)));
+        return;
+    }
+    match &name[..] {
+        b"exec" => {
+            drain(conn, pending).await;
+            let reply = exec(shared, session).await;
+            observe("exec", started, &reply);
+            conn.protocol = session.protocol;
+            pending.push_back(Pending::Ready(reply));
+            return;
+        }
+        b"watch" => {
+            drain(conn, pending).await;
+            let reply = watch(shared, session, argv).await;
+            observe("watch", started, &reply);
+            pending.push_back(Pending::Ready(reply));
+            return;
+        }
+        _ => {}
+    }
     match route {
         Route::Local(spec) => {
             // Session commands (HELLO switches the protocol) must see every
@@ -242,5 +271,90 @@ async fn handle<S>(
                 .increment(1);
             pending.push_back(Pending::Ready(unknown_command(&argv)));
         }
+    }
+}
+
+/// Queues a command inside MULTI, or rejects it (and dooms the transaction)
+/// if it is unknown or has the wrong number of arguments, as Redis does.
+fn queue_in_transaction(session: &mut Session, route: &Route, argv: Vec<Bytes>) -> Reply {
+    let rejection = match route {
+        Route::Unknown => Some(unknown_command(&argv)),
+        Route::Local(spec) if !raftlimit_raft::commands::arity_ok(spec.arity, argv.len()) => {
+            Some(Reply::wrong_arity(spec.name))
+        }
+        Route::Keyspace(spec) if !spec.arity_ok(argv.len()) => Some(Reply::wrong_arity(spec.name)),
+        _ => None,
+    };
+    if let Some(reply) = rejection {
+        session.multi_failed = true;
+        return reply;
+    }
+    if let Some(queue) = session.multi.as_mut() {
+        queue.push(argv);
+    }
+    Reply::status("QUEUED")
+}
+
+/// EXEC: the queued keyspace commands go to the log as one transaction,
+/// applied atomically; queued connection commands run here, in their place.
+async fn exec(shared: &Arc<Shared>, session: &mut Session) -> Reply {
+    let Some(queued) = session.multi.take() else {
+        return Reply::error("ERR EXEC without MULTI");
+    };
+    let watch = session.watch.take();
+    if std::mem::take(&mut session.multi_failed) {
+        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let mut keyspace_commands = Vec::new();
+    let mut slots = Vec::with_capacity(queued.len());
+    for argv in queued {
+        match route(&argv[0]) {
+            Route::Local(spec) => slots.push(Some((spec, argv))),
+            _ => {
+                slots.push(None);
+                keyspace_commands.push(argv);
+            }
+        }
+    }
+    let mut results = match shared.node.transaction(watch, keyspace_commands).await {
+        Reply::Array(results) => results.into_iter(),
+        // A watched key changed (nil), or the cluster could not take it.
+        other => return other,
+    };
+    let replies = slots
+        .into_iter()
+        .map(|slot| match slot {
+            Some((spec, argv)) => (spec.run)(session, shared, &argv),
+            None => results
+                .next()
+                .unwrap_or_else(|| Reply::error("ERR missing transaction reply")),
+        })
+        .collect();
+    Reply::Array(replies)
+}
+
+/// WATCH: observes the keys through a linearizable read and remembers the
+/// log index they were seen at; EXEC aborts if any changed after it.
+async fn watch(shared: &Arc<Shared>, session: &mut Session, argv: Vec<Bytes>) -> Reply {
+    if session.multi.is_some() {
+        return Reply::error("ERR WATCH inside MULTI is not allowed");
+    }
+    if argv.len() < 2 {
+        return Reply::wrong_arity("watch");
+    }
+    let keys = argv[1..].to_vec();
+    match shared.node.read(argv).await {
+        Reply::Int(index) => {
+            let index = index.max(0) as u64;
+            let watch = session.watch.get_or_insert(Watch {
+                index,
+                keys: Vec::new(),
+            });
+            // Several WATCH calls: the earliest observation covers them all.
+            watch.index = watch.index.min(index);
+            watch.keys.extend(keys);
+            Reply::Ok
+        }
+        other => other,
     }
 }

@@ -501,6 +501,7 @@ pub fn rl_policy_write(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
         let read = ReadCtx {
             data: ctx.data,
             now_ms: ctx.now_ms,
+            applied_index: ctx.log_index,
         };
         rl_policy_read(&read, argv)
     } else {

@@ -34,6 +34,8 @@ pub struct Dataset {
 pub struct ReadCtx<'a> {
     pub data: &'a Dataset,
     pub now_ms: u64,
+    /// The last log index reflected in `data`.
+    pub applied_index: u64,
 }
 
 /// What a write command sees: the dataset and the log entry's stamp.
@@ -152,6 +154,7 @@ pub fn execute_write(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
             let read = ReadCtx {
                 data: ctx.data,
                 now_ms: ctx.now_ms,
+                applied_index: ctx.log_index,
             };
             run(&read, argv)
         }
@@ -217,6 +220,7 @@ pub(crate) mod testing {
                 let ctx = ReadCtx {
                     data: &self.data,
                     now_ms: self.now_ms,
+                    applied_index: self.index,
                 };
                 execute_read(&ctx, argv)
             }

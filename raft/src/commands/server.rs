@@ -6,6 +6,13 @@ use super::args::is;
 use super::{ReadCtx, WriteCtx};
 use crate::reply::Reply;
 
+/// WATCH, as the read path sees it: replies with the applied log index at
+/// which the keys were observed. The connection keeps it and hands it to
+/// EXEC, which aborts if a watched key changed after it.
+pub fn watch(ctx: &ReadCtx<'_>, _argv: &[Bytes]) -> Reply {
+    Reply::Int(ctx.applied_index as i64)
+}
+
 pub fn dbsize(ctx: &ReadCtx<'_>, _argv: &[Bytes]) -> Reply {
     Reply::Int(ctx.data.keyspace.len() as i64)
 }

@@ -142,6 +142,17 @@ static SPECS: &[Spec] = &[
         LIM_W,
         Wr(limiter::cl_throttle)
     ),
+    // transactions: WATCH observes through the read path
+    spec!(
+        "watch",
+        -2,
+        &["noscript", "loading", "stale", "fast"],
+        1,
+        -1,
+        1,
+        &["fast", "transaction"],
+        Rd(server::watch)
+    ),
     // whole database
     spec!(
         "dbsize",

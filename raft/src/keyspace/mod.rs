@@ -4,7 +4,7 @@
 mod glob;
 mod value;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,14 @@ pub use value::Value;
 pub struct Entry {
     pub value: Value,
     pub expire_at_ms: Option<u64>,
+    /// Log index of the last change to this key (for WATCH).
+    #[serde(default)]
+    pub version: u64,
 }
+
+/// How many deletions are remembered for WATCH. Older ones are forgotten and
+/// a transaction watching such a key conservatively aborts.
+const MAX_TOMBSTONES: usize = 100_000;
 
 /// Redis's rule: a key is expired once the clock is strictly past its expiry,
 /// so at exactly `expire_at_ms` it still exists with a TTL of 0.
@@ -35,6 +42,23 @@ pub struct Keyspace {
     /// `(expire_at_ms, key)` for every key with a TTL. Ordered, so the sweep
     /// picks the same keys on every replica.
     expires: BTreeSet<(u64, Bytes)>,
+    /// The log index being applied: the version every change is stamped with.
+    clock: u64,
+    /// Recently deleted keys and when, so WATCH notices a deletion.
+    tombstones: HashMap<Bytes, u64>,
+    tombstone_order: VecDeque<(u64, Bytes)>,
+    /// Deletions before this version have been forgotten.
+    tombstone_floor: u64,
+    /// Version of the last FLUSHDB/FLUSHALL, which touches every key.
+    flushed_at: u64,
+}
+
+/// The WATCH bookkeeping that snapshots carry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Versions {
+    pub tombstones: Vec<(u64, Bytes)>,
+    pub tombstone_floor: u64,
+    pub flushed_at: u64,
 }
 
 impl Keyspace {
@@ -62,7 +86,12 @@ impl Keyspace {
     /// the caller sees exactly what [`Keyspace::get`] would.
     pub fn value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.purge_if_expired(key, now_ms);
-        self.map.get_mut(key).map(|entry| &mut entry.value)
+        let clock = self.clock;
+        self.map.get_mut(key).map(|entry| {
+            // Handing out mutable access counts as a change: conservative for WATCH.
+            entry.version = clock;
+            &mut entry.value
+        })
     }
 
     /// Whether a live key exists.
@@ -81,11 +110,13 @@ impl Keyspace {
         if let Some(at) = expire_at_ms {
             self.expires.insert((at, key.clone()));
         }
+        self.tombstones.remove(&key);
         self.map.insert(
             key,
             Entry {
                 value,
                 expire_at_ms,
+                version: self.clock,
             },
         );
     }
@@ -110,21 +141,73 @@ impl Keyspace {
             self.expires.insert((at, key));
         }
         entry.expire_at_ms = expire_at_ms;
+        entry.version = self.clock;
         true
     }
 
     /// Removes a key. Returns the entry if it was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
         let entry = self.map.remove(key)?;
+        let key = Bytes::copy_from_slice(key);
         if let Some(at) = entry.expire_at_ms {
-            self.expires.remove(&(at, Bytes::copy_from_slice(key)));
+            self.expires.remove(&(at, key.clone()));
         }
+        self.bury(key);
         (!is_expired(entry.expire_at_ms, now_ms)).then_some(entry)
     }
 
     pub fn clear(&mut self) {
         self.map.clear();
         self.expires.clear();
+        self.tombstones.clear();
+        self.tombstone_order.clear();
+        self.flushed_at = self.clock;
+    }
+
+    /// Sets the version that changes made from now on carry: the index of
+    /// the log entry being applied.
+    pub fn set_clock(&mut self, log_index: u64) {
+        self.clock = log_index;
+    }
+
+    /// Whether `key` may have changed after log index `since` (WATCH). Errs
+    /// on the side of "changed" when the history needed is gone.
+    pub fn changed_since(&self, key: &[u8], since: u64) -> bool {
+        if self.flushed_at > since {
+            return true;
+        }
+        match (self.map.get(key), self.tombstones.get(key)) {
+            (Some(entry), _) => entry.version > since,
+            (None, Some(&deleted)) => deleted > since,
+            (None, None) => self.tombstone_floor > since,
+        }
+    }
+
+    fn bury(&mut self, key: Bytes) {
+        self.tombstones.insert(key.clone(), self.clock);
+        self.tombstone_order.push_back((self.clock, key));
+        while self.tombstone_order.len() > MAX_TOMBSTONES {
+            if let Some((version, old)) = self.tombstone_order.pop_front() {
+                if self.tombstones.get(&old) == Some(&version) {
+                    self.tombstones.remove(&old);
+                }
+                self.tombstone_floor = self.tombstone_floor.max(version + 1);
+            }
+        }
+    }
+
+    /// WATCH bookkeeping, for snapshots.
+    pub fn versions(&self) -> Versions {
+        Versions {
+            tombstones: self
+                .tombstone_order
+                .iter()
+                .filter(|(v, k)| self.tombstones.get(k) == Some(v))
+                .cloned()
+                .collect(),
+            tombstone_floor: self.tombstone_floor,
+            flushed_at: self.flushed_at,
+        }
     }
 
     /// Iterates live keys in no particular order.
@@ -152,6 +235,7 @@ impl Keyspace {
             }
             self.expires.remove(&(at, key.clone()));
             self.map.remove(&key);
+            self.bury(key);
             removed += 1;
         }
         removed
@@ -173,11 +257,22 @@ impl Keyspace {
     }
 
     /// Rebuilds a keyspace from snapshot entries.
-    pub fn from_entries(entries: impl IntoIterator<Item = (Bytes, Entry)>) -> Self {
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = (Bytes, Entry)>,
+        versions: Versions,
+    ) -> Self {
         let mut keyspace = Keyspace::default();
         for (key, entry) in entries {
+            keyspace.clock = entry.version;
             keyspace.insert(key, entry.value, entry.expire_at_ms);
         }
+        keyspace.clock = 0;
+        for (version, key) in versions.tombstones {
+            keyspace.tombstones.insert(key.clone(), version);
+            keyspace.tombstone_order.push_back((version, key));
+        }
+        keyspace.tombstone_floor = versions.tombstone_floor;
+        keyspace.flushed_at = versions.flushed_at;
         keyspace
     }
 }

@@ -13,7 +13,7 @@ use super::client_api::ClientOutcome;
 use super::frame::{decode, encode, read_frame, write_frame};
 use super::message::{Envelope, RpcRequest, RpcResponse};
 use super::transport::{BoxStream, NetFilter, Transport};
-use crate::payload::RequestId;
+use crate::payload::{RequestId, WriteOp};
 use crate::types::{NodeId, Raft};
 
 /// What the inbound server needs from the node it serves.
@@ -25,8 +25,7 @@ pub trait RpcHandler: Send + Sync + 'static {
     fn is_member(&self, node: NodeId) -> bool;
     /// Enqueues a forwarded write *before returning*, so writes are proposed
     /// in the order they arrived; the future resolves to its outcome.
-    fn forwarded_write(&self, id: RequestId, argv: Vec<Bytes>)
-        -> BoxFuture<'static, ClientOutcome>;
+    fn forwarded_write(&self, id: RequestId, op: WriteOp) -> BoxFuture<'static, ClientOutcome>;
     fn forwarded_read(&self, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome>;
 }
 
@@ -141,8 +140,8 @@ fn dispatch<H: RpcHandler>(
                 ))
             });
         }
-        RpcRequest::Write { id: request, argv } => {
-            let outcome = handler.forwarded_write(request, argv);
+        RpcRequest::Write { id: request, op } => {
+            let outcome = handler.forwarded_write(request, op);
             tokio::spawn(async move { respond(RpcResponse::Client(outcome.await)) });
         }
         RpcRequest::Read { argv } => {

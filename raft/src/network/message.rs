@@ -9,7 +9,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 
 use super::client_api::ClientOutcome;
-use crate::payload::RequestId;
+use crate::payload::{RequestId, WriteOp};
 use crate::types::{NodeId, TypeConfig};
 
 /// Every frame carries an id so responses can be matched to requests on a
@@ -33,7 +33,7 @@ pub enum RpcRequest {
     /// A client write forwarded by a follower; `id` makes retries idempotent.
     Write {
         id: RequestId,
-        argv: Vec<Bytes>,
+        op: WriteOp,
     },
     /// A client read forwarded by a follower, served after a read barrier.
     Read {

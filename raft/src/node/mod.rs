@@ -33,7 +33,7 @@ use crate::network::inbound::{self, RpcHandler};
 use crate::network::outbound::NetworkFactory;
 use crate::network::peer::PeerContext;
 use crate::network::{ClientOutcome, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport};
-use crate::payload::{Proposal, RequestId};
+use crate::payload::{Proposal, RequestId, Watch, WriteOp};
 use crate::reply::Reply;
 use crate::storage::{AppliedState, LogStore, StateMachine, Store};
 use crate::types::{NodeId, NodeInfo, Raft};
@@ -279,14 +279,13 @@ impl RaftNode {
 
     /// Starts one attempt at a write. The submission happens before this
     /// returns, so calls made in order are proposed in order.
-    fn start_write(&self, id: RequestId, argv: &[Bytes]) -> BoxFuture<'static, Attempt> {
+    fn start_write(&self, id: RequestId, op: &WriteOp) -> BoxFuture<'static, Attempt> {
         let leader = self.effective_leader();
         match leader {
             Some(leader) if leader == self.config.id => {
-                let rx = self.proposer.submit(Proposal::Command {
-                    id,
-                    argv: argv.to_vec(),
-                });
+                let rx = self
+                    .proposer
+                    .submit(Proposal::Client { id, op: op.clone() });
                 async move {
                     match rx.await {
                         Ok(ClientOutcome::Reply(reply)) => Attempt::Done(reply),
@@ -299,10 +298,7 @@ impl RaftNode {
             }
             Some(leader) => match self.forwarder(leader) {
                 Some(client) => {
-                    let rx = client.submit(RpcRequest::Write {
-                        id,
-                        argv: argv.to_vec(),
-                    });
+                    let rx = client.submit(RpcRequest::Write { id, op: op.clone() });
                     async move {
                         match rx.await {
                             Ok(Ok(RpcResponse::Client(ClientOutcome::Reply(reply)))) => {
@@ -346,8 +342,22 @@ impl RaftNode {
         self: &Arc<Self>,
         argv: Vec<Bytes>,
     ) -> impl Future<Output = Reply> + Send + 'static {
+        self.submit(WriteOp::Command(argv))
+    }
+
+    /// Executes a transaction (MULTI/EXEC) atomically through the log.
+    pub fn transaction(
+        self: &Arc<Self>,
+        watch: Option<Watch>,
+        commands: Vec<Vec<Bytes>>,
+    ) -> impl Future<Output = Reply> + Send + 'static {
+        self.submit(WriteOp::Transaction { watch, commands })
+    }
+
+    /// Submits a write op; see [`RaftNode::write`].
+    pub fn submit(self: &Arc<Self>, op: WriteOp) -> impl Future<Output = Reply> + Send + 'static {
         let id = self.next_request_id();
-        let first = self.start_write(id, &argv);
+        let first = self.start_write(id, &op);
         let node = self.clone();
         async move {
             let deadline = Instant::now() + node.config.request_timeout;
@@ -371,7 +381,7 @@ impl RaftNode {
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
                     return gave_up();
                 }
-                attempt = node.start_write(id, &argv);
+                attempt = node.start_write(id, &op);
             }
         }
     }
@@ -454,6 +464,7 @@ impl RaftNode {
                 let ctx = ReadCtx {
                     data: &state.data,
                     now_ms: state.read_now_ms(wall_clock_ns()),
+                    applied_index: state.last_applied.map_or(0, |l| l.index),
                 };
                 ClientOutcome::Reply(execute_read(&ctx, argv))
             }
@@ -531,16 +542,12 @@ impl RpcHandler for RaftNode {
         self.config.members.contains_key(&node) || self.members().contains_key(&node)
     }
 
-    fn forwarded_write(
-        &self,
-        id: RequestId,
-        argv: Vec<Bytes>,
-    ) -> BoxFuture<'static, ClientOutcome> {
+    fn forwarded_write(&self, id: RequestId, op: WriteOp) -> BoxFuture<'static, ClientOutcome> {
         let leader = self.metrics.borrow().current_leader;
         if leader != Some(self.config.id) {
             return async move { ClientOutcome::NotLeader { leader } }.boxed();
         }
-        let rx = self.proposer.submit(Proposal::Command { id, argv });
+        let rx = self.proposer.submit(Proposal::Client { id, op });
         async move {
             rx.await
                 .unwrap_or_else(|_| ClientOutcome::Unknown("proposer stopped".into()))
@@ -562,6 +569,7 @@ impl RpcHandler for RaftNode {
                     let ctx = ReadCtx {
                         data: &state.data,
                         now_ms: state.read_now_ms(wall_clock_ns()),
+                        applied_index: state.last_applied.map_or(0, |l| l.index),
                     };
                     ClientOutcome::Reply(execute_read(&ctx, &argv))
                 }

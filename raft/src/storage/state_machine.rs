@@ -21,8 +21,8 @@ use super::storage_err;
 use crate::commands::limiter::Policy;
 use crate::commands::{execute_write, Dataset, WriteCtx};
 use crate::error::Error;
-use crate::keyspace::{Entry as KeyEntry, Keyspace};
-use crate::payload::{ApplyResponse, LogPayload, Proposal, RequestId};
+use crate::keyspace::{Entry as KeyEntry, Keyspace, Versions};
+use crate::payload::{ApplyResponse, LogPayload, Proposal, RequestId, WriteOp};
 use crate::reply::Reply;
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -84,13 +84,14 @@ impl AppliedState {
     }
 
     fn apply_payload(&mut self, log_index: u64, payload: &LogPayload, observe: bool) -> Vec<Reply> {
+        self.data.keyspace.set_clock(log_index);
         let now_ns = payload.stamp_ns.max(self.last_stamp_ns);
         self.last_stamp_ns = now_ns;
         let now_ms = now_ns / 1_000_000;
         let mut replies = Vec::with_capacity(payload.ops.len());
         for (op_index, op) in payload.ops.iter().enumerate() {
             let reply = match op {
-                Proposal::Command { id, argv } => {
+                Proposal::Client { id, op } => {
                     if let Some(reply) = self.dedup.get(id) {
                         reply.clone()
                     } else {
@@ -102,7 +103,7 @@ impl AppliedState {
                             op_index: op_index as u32,
                             observe,
                         };
-                        let reply = execute_write(&mut ctx, argv);
+                        let reply = apply_op(&mut ctx, op);
                         self.dedup.insert(*id, now_ns, reply.clone());
                         reply
                     }
@@ -119,6 +120,31 @@ impl AppliedState {
     }
 }
 
+/// Executes one client write: a command, or a transaction all at once.
+fn apply_op(ctx: &mut WriteCtx<'_>, op: &WriteOp) -> Reply {
+    match op {
+        WriteOp::Command(argv) => execute_write(ctx, argv),
+        WriteOp::Transaction { watch, commands } => {
+            if let Some(watch) = watch {
+                let ks = &ctx.data.keyspace;
+                if watch
+                    .keys
+                    .iter()
+                    .any(|key| ks.changed_since(key, watch.index))
+                {
+                    return Reply::NilArray;
+                }
+            }
+            Reply::Array(
+                commands
+                    .iter()
+                    .map(|argv| execute_write(ctx, argv))
+                    .collect(),
+            )
+        }
+    }
+}
+
 /// The serialized form of a snapshot's data.
 #[derive(Serialize)]
 struct ImageRef<'a> {
@@ -126,6 +152,7 @@ struct ImageRef<'a> {
     #[serde(serialize_with = "serialize_keyspace")]
     keyspace: &'a Keyspace,
     policies: &'a BTreeMap<String, Policy>,
+    versions: Versions,
     dedup: &'a DedupTable,
 }
 
@@ -134,6 +161,7 @@ struct Image {
     last_stamp_ns: u64,
     keyspace: Vec<(Bytes, KeyEntry)>,
     policies: BTreeMap<String, Policy>,
+    versions: Versions,
     dedup: DedupTable,
 }
 
@@ -213,7 +241,7 @@ impl StateMachine {
 fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
     let image: Image = postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?;
     state.data = Dataset {
-        keyspace: Keyspace::from_entries(image.keyspace),
+        keyspace: Keyspace::from_entries(image.keyspace, image.versions),
         policies: image.policies,
     };
     state.last_stamp_ns = image.last_stamp_ns;
@@ -231,6 +259,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 last_stamp_ns: state.last_stamp_ns,
                 keyspace: &state.data.keyspace,
                 policies: &state.data.policies,
+                versions: state.data.keyspace.versions(),
                 dedup: &state.dedup,
             })
             .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;

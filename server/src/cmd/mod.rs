@@ -9,6 +9,7 @@ mod command;
 mod config;
 mod hello;
 mod info;
+mod multi;
 mod ping;
 mod quit;
 mod select;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use raftlimit_raft::payload::Watch;
 use raftlimit_raft::Reply;
 
 use crate::connection::Protocol;
@@ -31,6 +33,12 @@ pub struct Session {
     pub protocol: Protocol,
     /// Set by QUIT: close after flushing the reply.
     pub closing: bool,
+    /// Commands queued since MULTI.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was rejected: EXEC will answer EXECABORT.
+    pub multi_failed: bool,
+    /// Keys WATCHed and the log index they were observed at.
+    pub watch: Option<Watch>,
 }
 
 impl Session {
@@ -39,6 +47,9 @@ impl Session {
             info,
             protocol: Protocol::Resp2,
             closing: false,
+            multi: None,
+            multi_failed: false,
+            watch: None,
         }
     }
 
@@ -61,6 +72,7 @@ pub struct LocalSpec {
 const CONN: &[&str] = &["connection", "fast"];
 const CONN_SLOW: &[&str] = &["connection", "slow"];
 const ADMIN: &[&str] = &["admin", "slow", "dangerous"];
+const TXN: &[&str] = &["fast", "transaction"];
 const FLAGS_FAST: &[&str] = &["fast", "loading", "stale"];
 const FLAGS_SLOW: &[&str] = &["loading", "stale"];
 
@@ -148,6 +160,34 @@ static LOCAL: &[LocalSpec] = &[
         flags: FLAGS_FAST,
         categories: &["fast"],
         run: time::time,
+    },
+    LocalSpec {
+        name: "multi",
+        arity: 1,
+        flags: FLAGS_FAST,
+        categories: TXN,
+        run: multi::multi,
+    },
+    LocalSpec {
+        name: "exec",
+        arity: 1,
+        flags: FLAGS_SLOW,
+        categories: &["slow", "transaction"],
+        run: multi::handled_by_client_loop,
+    },
+    LocalSpec {
+        name: "discard",
+        arity: 1,
+        flags: FLAGS_FAST,
+        categories: TXN,
+        run: multi::discard,
+    },
+    LocalSpec {
+        name: "unwatch",
+        arity: 1,
+        flags: FLAGS_FAST,
+        categories: TXN,
+        run: multi::unwatch,
     },
 ];
 

@@ -15,6 +15,9 @@ pub fn quit(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
 /// Returns the connection to its initial state: RESP2, no name.
 pub fn reset(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
     session.protocol = Protocol::Resp2;
+    session.multi = None;
+    session.multi_failed = false;
+    session.watch = None;
     let mut info = session.info.lock();
     info.name = None;
     info.protocol = Protocol::Resp2;

@@ -8,6 +8,7 @@ mod commands;
 mod connection;
 mod limiter;
 mod protocol;
+mod transactions;
 
 use std::sync::OnceLock;
 use std::time::Duration;
