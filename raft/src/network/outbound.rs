@@ -1,6 +1,9 @@
 //! Outbound Raft RPC: openraft's `RaftNetwork` over [`PeerClient`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -14,17 +17,22 @@ use super::peer::{PeerClient, PeerContext};
 use crate::error::Error;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
-/// Creates one replication connection per peer, separate from the
+/// Keeps one replication connection per peer, separate from the
 /// connections that forward client commands, so heartbeats never queue
-/// behind client traffic.
+/// behind client traffic. openraft asks for a client per replication stream
+/// and per leadership check; they all share the peer's pooled connection.
 #[derive(Clone)]
 pub struct NetworkFactory {
     ctx: PeerContext,
+    pool: Arc<Mutex<HashMap<NodeId, (String, Arc<PeerClient>)>>>,
 }
 
 impl NetworkFactory {
     pub fn new(ctx: PeerContext) -> Self {
-        NetworkFactory { ctx }
+        NetworkFactory {
+            ctx,
+            pool: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 }
 
@@ -32,13 +40,20 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
-        PeerNetwork {
-            client: Arc::new(PeerClient::new(
-                self.ctx.clone(),
-                target,
-                node.raft_addr.clone(),
-            )),
-        }
+        let mut pool = self.pool.lock();
+        let client = match pool.get(&target) {
+            Some((addr, client)) if *addr == node.raft_addr => client.clone(),
+            _ => {
+                let client = Arc::new(PeerClient::new(
+                    self.ctx.clone(),
+                    target,
+                    node.raft_addr.clone(),
+                ));
+                pool.insert(target, (node.raft_addr.clone(), client.clone()));
+                client
+            }
+        };
+        PeerNetwork { client }
     }
 }
 

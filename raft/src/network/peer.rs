@@ -95,6 +95,15 @@ impl PeerClient {
 struct Live {
     writer: BufWriter<WriteHalf<BoxStream>>,
     dead: Arc<AtomicBool>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Live {
+    /// The socket closes only when both halves are gone: stop the reader
+    /// too, or every dropped connection would leak a file descriptor.
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 fn fail_all(pending: &Pending, target: NodeId, why: &str) {
@@ -128,13 +137,17 @@ async fn connect(
     write_frame(&mut writer, &hello).await?;
     writer.flush().await?;
     let dead = Arc::new(AtomicBool::new(false));
-    tokio::spawn(read_responses(
+    let reader = tokio::spawn(read_responses(
         reader,
         pending.clone(),
         dead.clone(),
         target,
     ));
-    Ok(Live { writer, dead })
+    Ok(Live {
+        writer,
+        dead,
+        reader,
+    })
 }
 
 async fn read_responses(
