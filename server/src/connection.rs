@@ -262,7 +262,7 @@ fn to_resp2(reply: &Reply) -> Resp2Frame {
         Reply::Array(items) | Reply::Set(items) => {
             Resp2Frame::Array(items.iter().map(to_resp2).collect())
         }
-        Reply::Map(pairs) => Resp2Frame::Array(
+        Reply::Map(pairs) | Reply::Pairs(pairs) => Resp2Frame::Array(
             pairs
                 .iter()
                 .flat_map(|(k, v)| [to_resp2(k), to_resp2(v)])
@@ -321,6 +321,16 @@ fn to_resp3(reply: &Reply) -> Resp3Frame {
             attributes: None,
         },
         Reply::ByProtocol { resp3, .. } => to_resp3(resp3),
+        Reply::Pairs(pairs) => Resp3Frame::Array {
+            data: pairs
+                .iter()
+                .map(|(a, b)| Resp3Frame::Array {
+                    data: vec![to_resp3(a), to_resp3(b)],
+                    attributes: None,
+                })
+                .collect(),
+            attributes: None,
+        },
     }
 }
 
@@ -329,13 +339,9 @@ fn sanitize_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
 }
 
-/// Doubles as Redis prints them in RESP2 bulk strings.
+/// Doubles as Redis prints them in RESP2 bulk strings (`d2string`).
 pub fn format_double(d: f64) -> String {
-    if d.is_infinite() {
-        if d > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        format!("{d}")
-    }
+    raftlimit_raft::reply::format_double(d)
 }
 
 /// Appends the encoding of `reply` to `out`.
@@ -527,5 +533,28 @@ mod tests {
         out.clear();
         encode_reply(&mut out, &Reply::NilArray, Protocol::Resp2);
         assert_eq!(&out[..], b"*-1\r\n");
+    }
+
+    #[test]
+    fn pairs_nest_in_resp3_and_flatten_in_resp2() {
+        let pairs = Reply::Pairs(vec![
+            (Reply::bulk("a"), Reply::Double(1.5)),
+            (Reply::bulk("b"), Reply::Double(f64::INFINITY)),
+        ]);
+        let mut out = BytesMut::new();
+        encode_reply(&mut out, &pairs, Protocol::Resp2);
+        assert_eq!(
+            &out[..],
+            b"*4\r\n$1\r\na\r\n$3\r\n1.5\r\n$1\r\nb\r\n$3\r\ninf\r\n"
+        );
+        out.clear();
+        encode_reply(&mut out, &pairs, Protocol::Resp3);
+        assert_eq!(
+            &out[..],
+            b"*2\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$1\r\nb\r\n,inf\r\n"
+        );
+        out.clear();
+        encode_reply(&mut out, &Reply::Double(1e-7), Protocol::Resp2);
+        assert_eq!(&out[..], b"$4\r\n1e-7\r\n");
     }
 }

@@ -43,6 +43,47 @@ pub fn non_negative(arg: &[u8]) -> Result<u64, Reply> {
     }
 }
 
+/// A count that must be positive, as Redis's `getPositiveLongFromObjectOrReply`
+/// checks it (LPOP, SPOP, ZPOPMIN counts): not an integer and negative give
+/// different errors.
+pub fn positive(arg: &[u8]) -> Result<u64, Reply> {
+    match parse_i64(arg) {
+        None => Err(Reply::not_integer()),
+        Some(v) if v < 0 => Err(Reply::error("ERR value is out of range, must be positive")),
+        Some(v) => Ok(v as u64),
+    }
+}
+
+/// Parses a float as Redis's `string2d` does (sorted-set scores): the whole
+/// argument, no leading space, no NaN, and no overflow to infinity or
+/// underflow to zero unless the text says so.
+pub fn parse_score(arg: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(arg).ok()?;
+    if text.is_empty() || text.len() > 5000 {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    if value.is_nan() {
+        return None;
+    }
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let literal_infinity =
+        unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+    if value.is_infinite() && !literal_infinity {
+        return None; // ERANGE overflow
+    }
+    let mantissa = unsigned.split(['e', 'E']).next().unwrap_or("");
+    if value == 0.0 && mantissa.bytes().any(|c| matches!(c, b'1'..=b'9')) {
+        return None; // ERANGE underflow
+    }
+    Some(value)
+}
+
+/// [`parse_score`] with Redis's error reply.
+pub fn score(arg: &[u8]) -> Result<f64, Reply> {
+    parse_score(arg).ok_or_else(Reply::not_float)
+}
+
 /// Parses a float as Redis does for INCRBYFLOAT: no spaces, no NaN.
 pub fn parse_f64(arg: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(arg).ok()?;
@@ -94,5 +135,37 @@ mod tests {
         assert!(parse_f64(b"nan").is_none());
         assert!(parse_f64(b" 1").is_none());
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+    }
+
+    #[test]
+    fn scores_follow_string2d() {
+        assert_eq!(parse_score(b"1.5"), Some(1.5));
+        assert_eq!(parse_score(b"+2"), Some(2.0));
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"+Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_score(b".5"), Some(0.5));
+        assert_eq!(parse_score(b"0e10"), Some(0.0));
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"nan",
+            b"1e400",
+            b"1e-400",
+            b"abc",
+            b"1,5",
+        ] {
+            assert_eq!(parse_score(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn positive_counts() {
+        assert_eq!(positive(b"3"), Ok(3));
+        assert_eq!(positive(b"x"), Err(Reply::not_integer()));
+        assert_eq!(
+            positive(b"-1"),
+            Err(Reply::error("ERR value is out of range, must be positive"))
+        );
     }
 }

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::args::{is, non_negative};
+use super::cursor::{position as scan_position, MAX_COUNT};
 use super::{ReadCtx, WriteCtx};
 use crate::keyspace::glob_match;
 use crate::reply::Reply;
@@ -80,19 +81,6 @@ pub fn keys(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     Reply::Array(found.into_iter().cloned().map(Reply::Bulk).collect())
 }
 
-/// A key's position in SCAN order: a stable 63-bit hash, never 0, so a cursor
-/// is the hash of the next key to return and 0 means "done". Keys present for
-/// the whole scan are returned at least once, whatever is added or removed.
-fn scan_position(key: &[u8]) -> u64 {
-    // FNV-1a: fixed, not seeded per process, so cursors survive failover.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in key {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash >> 1) | 1
-}
-
 pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     let Some(cursor) = std::str::from_utf8(&argv[1])
         .ok()
@@ -114,7 +102,7 @@ pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
         } else if is(&argv[i], "COUNT") {
             match non_negative(value) {
                 Ok(0) | Err(_) => return Reply::syntax_error(),
-                Ok(n) => count = n.min(1 << 20) as usize,
+                Ok(n) => count = n.min(MAX_COUNT as u64) as usize,
             }
         } else if is(&argv[i], "TYPE") {
             type_name = Some(String::from_utf8_lossy(value).to_ascii_lowercase());

@@ -7,18 +7,24 @@
 //! INFO, …) live in the server crate, not here.
 
 pub mod args;
+mod cursor;
 mod expire;
+mod hashes;
 mod keys;
 pub mod limiter;
+mod lists;
+mod object;
 mod server;
+mod sets;
 mod strings;
 mod table;
+mod zsets;
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Aggregate, Keyspace};
 use crate::reply::Reply;
 pub use table::{all_specs, lookup};
 
@@ -137,6 +143,72 @@ pub fn unknown_command(argv: &[Bytes]) -> Reply {
 
 fn lossy(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+}
+
+/// Runs a command body written with `?`, where an `Err` is the reply too.
+pub(crate) fn respond(body: impl FnOnce() -> Result<Reply, Reply>) -> Reply {
+    body().unwrap_or_else(|err| err)
+}
+
+/// The aggregate `T` under `key`: `Ok(None)` if absent, WRONGTYPE if the key
+/// holds another type.
+pub(crate) fn read_as<'a, T: Aggregate>(
+    ks: &'a Keyspace,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'a T>, Reply> {
+    match ks.get(key, now_ms) {
+        None => Ok(None),
+        Some(entry) => T::of(&entry.value).map(Some).ok_or_else(Reply::wrong_type),
+    }
+}
+
+/// Runs `change` on the aggregate `T` under `key`, keeping the key's TTL.
+///
+/// An absent key gives `Ok(None)` without running `change`, unless `create`:
+/// then `change` runs on an empty `T`, which is stored only if it ends up
+/// non-empty. A key of another type gives WRONGTYPE. An aggregate that
+/// `change` leaves empty deletes its key, as in Redis.
+pub(crate) fn write_as<T: Aggregate, R>(
+    ks: &mut Keyspace,
+    key: &Bytes,
+    now_ms: u64,
+    create: bool,
+    change: impl FnOnce(&mut T) -> R,
+) -> Result<Option<R>, Reply> {
+    let (result, emptied) = match ks.value_mut(key, now_ms) {
+        Some(value) => {
+            let inner = T::of_mut(value).ok_or_else(Reply::wrong_type)?;
+            let result = change(inner);
+            (result, inner.is_empty())
+        }
+        None if !create => return Ok(None),
+        None => {
+            let mut inner = T::default();
+            let result = change(&mut inner);
+            if !inner.is_empty() {
+                ks.insert(key.clone(), inner.wrap(), None);
+            }
+            return Ok(Some(result));
+        }
+    };
+    if emptied {
+        ks.remove(key, now_ms);
+    }
+    Ok(Some(result))
+}
+
+/// Redis's clamping of a `start`/`stop` index pair (LRANGE, LTRIM, ZRANGE,
+/// ZREMRANGEBYRANK): negative indexes count from the end; `None` when the
+/// range selects nothing, else inclusive `(start, stop)` within `len`.
+pub(crate) fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let stop = if stop < 0 { len + stop } else { stop };
+    if start > stop || start >= len {
+        return None;
+    }
+    Some((start as usize, stop.min(len - 1) as usize))
 }
 
 /// Runs a write command inside apply. Unknown commands and arity errors are

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{expire, keys, limiter, server, strings, Handler, Spec};
+use super::{
+    expire, hashes, keys, limiter, lists, object, server, sets, strings, zsets, Handler, Spec,
+};
 
 const W: &[&str] = &["write", "denyoom"];
 const WF: &[&str] = &["write", "denyoom", "fast"];
@@ -19,8 +21,21 @@ const KEY_W: &[&str] = &["keyspace", "write", "fast"];
 const KEY_WS: &[&str] = &["keyspace", "write", "slow"];
 const KEY_R: &[&str] = &["keyspace", "read", "fast"];
 const KEY_RS: &[&str] = &["keyspace", "read", "slow", "dangerous"];
-const LIM_W: &[&str] = &["limiter", "write", "fast"];
-const LIM_R: &[&str] = &["limiter", "read", "fast"];
+
+const LIST_WF: &[&str] = &["write", "list", "fast"];
+const LIST_WS: &[&str] = &["write", "list", "slow"];
+const LIST_RF: &[&str] = &["read", "list", "fast"];
+const LIST_RS: &[&str] = &["read", "list", "slow"];
+const HASH_WF: &[&str] = &["write", "hash", "fast"];
+const HASH_RF: &[&str] = &["read", "hash", "fast"];
+const HASH_RS: &[&str] = &["read", "hash", "slow"];
+const SET_WF: &[&str] = &["write", "set", "fast"];
+const SET_RF: &[&str] = &["read", "set", "fast"];
+const SET_RS: &[&str] = &["read", "set", "slow"];
+const ZSET_WF: &[&str] = &["write", "sortedset", "fast"];
+const ZSET_WS: &[&str] = &["write", "sortedset", "slow"];
+const ZSET_RF: &[&str] = &["read", "sortedset", "fast"];
+const ZSET_RS: &[&str] = &["read", "sortedset", "slow"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $cats:expr, $handler:expr) => {
@@ -38,6 +53,9 @@ macro_rules! spec {
 }
 
 use Handler::{Read as Rd, Write as Wr};
+
+const LIM_W: &[&str] = &["limiter", "write", "fast"];
+const LIM_R: &[&str] = &["limiter", "read", "fast"];
 
 static SPECS: &[Spec] = &[
     // strings
@@ -105,6 +123,128 @@ static SPECS: &[Spec] = &[
         Rd(expire::pexpiretime)
     ),
     spec!("persist", 2, WN, 1, 1, 1, KEY_W, Wr(expire::persist)),
+    // lists
+    spec!("lpush", -3, WF, 1, 1, 1, LIST_WF, Wr(lists::lpush)),
+    spec!("rpush", -3, WF, 1, 1, 1, LIST_WF, Wr(lists::rpush)),
+    spec!("lpushx", -3, WF, 1, 1, 1, LIST_WF, Wr(lists::lpushx)),
+    spec!("rpushx", -3, WF, 1, 1, 1, LIST_WF, Wr(lists::rpushx)),
+    spec!("lpop", -2, WN, 1, 1, 1, LIST_WF, Wr(lists::lpop)),
+    spec!("rpop", -2, WN, 1, 1, 1, LIST_WF, Wr(lists::rpop)),
+    spec!("lrange", 4, R, 1, 1, 1, LIST_RS, Rd(lists::lrange)),
+    spec!("lindex", 3, R, 1, 1, 1, LIST_RS, Rd(lists::lindex)),
+    spec!("llen", 2, RF, 1, 1, 1, LIST_RF, Rd(lists::llen)),
+    spec!("ltrim", 4, &["write"], 1, 1, 1, LIST_WS, Wr(lists::ltrim)),
+    spec!("lrem", 4, &["write"], 1, 1, 1, LIST_WS, Wr(lists::lrem)),
+    spec!("lset", 4, W, 1, 1, 1, LIST_WS, Wr(lists::lset)),
+    spec!("linsert", 5, W, 1, 1, 1, LIST_WS, Wr(lists::linsert)),
+    // hashes
+    spec!("hset", -4, WF, 1, 1, 1, HASH_WF, Wr(hashes::hset)),
+    spec!("hmset", -4, WF, 1, 1, 1, HASH_WF, Wr(hashes::hmset)),
+    spec!("hsetnx", 4, WF, 1, 1, 1, HASH_WF, Wr(hashes::hsetnx)),
+    spec!("hget", 3, RF, 1, 1, 1, HASH_RF, Rd(hashes::hget)),
+    spec!("hmget", -3, RF, 1, 1, 1, HASH_RF, Rd(hashes::hmget)),
+    spec!("hgetall", 2, R, 1, 1, 1, HASH_RS, Rd(hashes::hgetall)),
+    spec!("hkeys", 2, R, 1, 1, 1, HASH_RS, Rd(hashes::hkeys)),
+    spec!("hvals", 2, R, 1, 1, 1, HASH_RS, Rd(hashes::hvals)),
+    spec!("hdel", -3, WN, 1, 1, 1, HASH_WF, Wr(hashes::hdel)),
+    spec!("hexists", 3, RF, 1, 1, 1, HASH_RF, Rd(hashes::hexists)),
+    spec!("hlen", 2, RF, 1, 1, 1, HASH_RF, Rd(hashes::hlen)),
+    spec!("hstrlen", 3, RF, 1, 1, 1, HASH_RF, Rd(hashes::hstrlen)),
+    spec!("hincrby", 4, WF, 1, 1, 1, HASH_WF, Wr(hashes::hincrby)),
+    spec!(
+        "hincrbyfloat",
+        4,
+        WF,
+        1,
+        1,
+        1,
+        HASH_WF,
+        Wr(hashes::hincrbyfloat)
+    ),
+    spec!("hscan", -3, R, 1, 1, 1, HASH_RS, Rd(hashes::hscan)),
+    // sets
+    spec!("sadd", -3, WF, 1, 1, 1, SET_WF, Wr(sets::sadd)),
+    spec!("srem", -3, WN, 1, 1, 1, SET_WF, Wr(sets::srem)),
+    spec!("smembers", 2, R, 1, 1, 1, SET_RS, Rd(sets::smembers)),
+    spec!("sismember", 3, RF, 1, 1, 1, SET_RF, Rd(sets::sismember)),
+    spec!("smismember", -3, RF, 1, 1, 1, SET_RF, Rd(sets::smismember)),
+    spec!("scard", 2, RF, 1, 1, 1, SET_RF, Rd(sets::scard)),
+    spec!("spop", -2, WN, 1, 1, 1, SET_WF, Wr(sets::spop)),
+    spec!("sscan", -3, R, 1, 1, 1, SET_RS, Rd(sets::sscan)),
+    // sorted sets
+    spec!("zadd", -4, WF, 1, 1, 1, ZSET_WF, Wr(zsets::zadd)),
+    spec!("zincrby", 4, WF, 1, 1, 1, ZSET_WF, Wr(zsets::zincrby)),
+    spec!("zrem", -3, WN, 1, 1, 1, ZSET_WF, Wr(zsets::zrem)),
+    spec!("zcard", 2, RF, 1, 1, 1, ZSET_RF, Rd(zsets::zcard)),
+    spec!("zcount", 4, RF, 1, 1, 1, ZSET_RF, Rd(zsets::zcount)),
+    spec!("zscore", 3, RF, 1, 1, 1, ZSET_RF, Rd(zsets::zscore)),
+    spec!("zrank", -3, RF, 1, 1, 1, ZSET_RF, Rd(zsets::zrank)),
+    spec!("zrevrank", -3, RF, 1, 1, 1, ZSET_RF, Rd(zsets::zrevrank)),
+    spec!("zrange", -4, R, 1, 1, 1, ZSET_RS, Rd(zsets::zrange)),
+    spec!(
+        "zrangebyscore",
+        -4,
+        R,
+        1,
+        1,
+        1,
+        ZSET_RS,
+        Rd(zsets::zrangebyscore)
+    ),
+    spec!(
+        "zrevrangebyscore",
+        -4,
+        R,
+        1,
+        1,
+        1,
+        ZSET_RS,
+        Rd(zsets::zrevrangebyscore)
+    ),
+    spec!(
+        "zremrangebyscore",
+        4,
+        &["write"],
+        1,
+        1,
+        1,
+        ZSET_WS,
+        Wr(zsets::zremrangebyscore)
+    ),
+    spec!(
+        "zremrangebyrank",
+        4,
+        &["write"],
+        1,
+        1,
+        1,
+        ZSET_WS,
+        Wr(zsets::zremrangebyrank)
+    ),
+    spec!("zpopmin", -2, WN, 1, 1, 1, ZSET_WF, Wr(zsets::zpopmin)),
+    spec!("zpopmax", -2, WN, 1, 1, 1, ZSET_WF, Wr(zsets::zpopmax)),
+    spec!("zscan", -3, R, 1, 1, 1, ZSET_RS, Rd(zsets::zscan)),
+    // introspection: Redis containers whose subcommands take the key second
+    spec!(
+        "object",
+        -2,
+        R,
+        2,
+        2,
+        1,
+        &["keyspace", "read", "slow"],
+        Rd(object::object)
+    ),
+    spec!(
+        "memory",
+        -2,
+        R,
+        2,
+        2,
+        1,
+        &["read", "slow"],
+        Rd(object::memory)
+    ),
     // native limiter
     spec!("rl.check", -4, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_check)),
     spec!(

@@ -3,6 +3,7 @@
 
 mod glob;
 mod value;
+mod zset;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -10,7 +11,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use glob::glob_match;
-pub use value::Value;
+pub use value::{Aggregate, Hash, List, Set, Value};
+pub use zset::{Score, ScoreBound, ZSet};
 
 /// One key's value and absolute expiry (Unix milliseconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

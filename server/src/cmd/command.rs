@@ -88,7 +88,14 @@ fn docs_reply(c: &Described) -> Reply {
                 "read" | "write" | "fast" | "slow" | "dangerous" | "keyspace"
             )
         })
-        .copied()
+        // The ACL category is `sortedset`, the documentation group `sorted-set`.
+        .map(|&cat| {
+            if cat == "sortedset" {
+                "sorted-set"
+            } else {
+                cat
+            }
+        })
         .unwrap_or("generic");
     Reply::Map(vec![
         (

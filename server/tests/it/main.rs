@@ -9,6 +9,7 @@ mod connection;
 mod limiter;
 mod protocol;
 mod transactions;
+mod types;
 
 use std::sync::OnceLock;
 use std::time::Duration;
