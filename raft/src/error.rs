@@ -29,6 +29,37 @@ pub enum Error {
     Config(String),
     #[error("peer {0} is unreachable: {1}")]
     Unreachable(u64, String),
+    /// The encryption keys are malformed or inconsistent (never shows key material).
+    #[error("encryption keys: {0}")]
+    Keys(String),
+    /// The database was created in the other encryption mode than the one configured.
+    #[error("encryption mode mismatch: {0}")]
+    EncryptionMode(String),
+    /// The configured key with the database's key id is not the key it was sealed with.
+    #[error(
+        "wrong encryption key: key id {key_id} in the keyring is not the key this database was sealed with \
+         (its check record does not authenticate); refusing to open it, nothing was changed"
+    )]
+    WrongKey { key_id: u32 },
+    /// A record needs a key the keyring does not hold.
+    #[error(
+        "record {record} is sealed with encryption key id {key_id}, which is not in the keyring \
+         (it holds key ids {known:?}); add that key back, then restart"
+    )]
+    UnknownKey {
+        record: String,
+        key_id: u32,
+        known: Vec<u32>,
+    },
+    /// A sealed record failed authentication: wrong key, tampering or corruption.
+    #[error(
+        "record {record} failed authentication under encryption key id {key_id}: \
+         it was tampered with or corrupted, or the key is wrong"
+    )]
+    Unauthentic { record: String, key_id: u32 },
+    /// A stored value is not a sealed record at all.
+    #[error("record {record} is not a valid sealed record: {reason}")]
+    BadRecord { record: String, reason: String },
 }
 
 impl Error {

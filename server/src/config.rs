@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use raftlimit_raft::storage::crypto::KEYS_ENV;
+use raftlimit_raft::storage::Keyring;
 use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use crate::error::ServerError;
 
@@ -40,6 +43,9 @@ pub struct Overrides {
     /// Log filter, e.g. `info` or `raftlimit=debug,openraft=info`.
     #[arg(long, env = "RAFTLIMIT_LOG")]
     pub log: Option<String>,
+    /// Encryption key file; giving one enables encryption at rest.
+    #[arg(long, env = "RAFTLIMIT_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -131,6 +137,20 @@ impl Default for ClientLimits {
     }
 }
 
+/// Encryption at rest (`docs/security.md`). The keys come from `key_file`
+/// or, when it is not set, from the `RAFTLIMIT_ENCRYPTION_KEYS` environment
+/// variable; never from this file itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionSettings {
+    /// Seal every value stored on disk with AES-256-GCM. A data directory
+    /// keeps the mode it was created with: a node refuses to open it in the
+    /// other mode.
+    pub enabled: bool,
+    /// The key file (`raftlimit-server keygen FILE` writes one).
+    pub key_file: Option<PathBuf>,
+}
+
 /// The whole server configuration after merging file, environment and flags.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,6 +177,8 @@ pub struct Config {
     /// Named limiter policies, `[policies.NAME]`.
     #[serde(default)]
     pub policies: BTreeMap<String, PolicyConfig>,
+    #[serde(default)]
+    pub encryption: EncryptionSettings,
 }
 
 /// A `[policies.NAME]` table.
@@ -246,6 +268,10 @@ impl Config {
         if let Some(filter) = &overrides.log {
             config.log = filter.clone();
         }
+        if let Some(path) = &overrides.encryption_key_file {
+            config.encryption.enabled = true;
+            config.encryption.key_file = Some(path.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -313,8 +339,53 @@ impl Config {
             .collect()
     }
 
-    /// The Raft node settings derived from this config.
-    pub fn node_config(&self) -> NodeConfig {
+    /// The encryption keyring, if encryption at rest is enabled: read from
+    /// the key file, or from `RAFTLIMIT_ENCRYPTION_KEYS`. Inconsistent
+    /// settings are errors, never a silent fallback to plaintext.
+    pub fn keyring(&self) -> Result<Option<Keyring>, ServerError> {
+        let env = std::env::var(KEYS_ENV).ok().map(Zeroizing::new);
+        self.keyring_from(env.as_deref().map(String::as_str))
+    }
+
+    fn keyring_from(&self, env_keys: Option<&str>) -> Result<Option<Keyring>, ServerError> {
+        let settings = &self.encryption;
+        let env_keys = env_keys.filter(|v| !v.trim().is_empty());
+        if !settings.enabled {
+            return match (&settings.key_file, env_keys) {
+                (None, None) => Ok(None),
+                (Some(path), _) => Err(ServerError::Config(format!(
+                    "encryption.key_file is set ({}) but encryption.enabled is false; \
+                     set enabled = true, or remove key_file to run without encryption",
+                    path.display()
+                ))),
+                (None, Some(_)) => Err(ServerError::Config(format!(
+                    "{KEYS_ENV} is set but encryption.enabled is false; \
+                     set [encryption] enabled = true, or unset {KEYS_ENV}"
+                ))),
+            };
+        }
+        let ring = match (&settings.key_file, env_keys) {
+            (Some(_), Some(_)) => {
+                return Err(ServerError::Config(format!(
+                    "both encryption.key_file and {KEYS_ENV} are set; use one source of keys"
+                )))
+            }
+            (Some(path), None) => crate::keys::load_key_file(path)?,
+            (None, Some(text)) => {
+                Keyring::parse(text).map_err(|e| ServerError::Config(format!("{KEYS_ENV}: {e}")))?
+            }
+            (None, None) => {
+                return Err(ServerError::Config(format!(
+                    "encryption is enabled but no keys are configured: set encryption.key_file or {KEYS_ENV}"
+                )))
+            }
+        };
+        Ok(Some(ring))
+    }
+
+    /// The Raft node settings derived from this config, with the encryption
+    /// keyring loaded.
+    pub fn node_config(&self) -> Result<NodeConfig, ServerError> {
         let mut node = NodeConfig::new(self.node_id, self.data_dir.clone(), self.members());
         node.cluster_name = self.cluster.name.clone();
         node.heartbeat_interval = Duration::from_millis(self.raft.heartbeat_ms);
@@ -324,7 +395,8 @@ impl Config {
         node.no_leader_timeout = Duration::from_millis(self.raft.no_leader_timeout_ms);
         node.request_timeout = Duration::from_millis(self.raft.request_timeout_ms);
         node.max_batch = self.raft.max_batch;
-        node
+        node.encryption = self.keyring()?;
+        Ok(node)
     }
 
     /// `CONFIG GET` parameters and their values, in Redis's spelling.
@@ -362,4 +434,89 @@ fn read_toml(path: &Path) -> Result<toml::Table, ServerError> {
         .map_err(|e| ServerError::Config(format!("cannot read {}: {e}", path.display())))?;
     text.parse::<toml::Table>()
         .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const KEY: &str = "1: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn config(encryption: &str) -> Config {
+        Config::from_toml(&format!("node_id = 1\n{encryption}")).unwrap()
+    }
+
+    #[test]
+    fn encryption_is_off_by_default() {
+        assert!(config("").keyring_from(None).unwrap().is_none());
+        assert!(config("[encryption]\nenabled = false\n")
+            .keyring_from(None)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn keys_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        crate::keys::create_key_file(&path).unwrap();
+        let c = config(&format!(
+            "[encryption]\nenabled = true\nkey_file = {path:?}\n"
+        ));
+        assert_eq!(c.keyring_from(None).unwrap().unwrap().key_ids(), vec![1]);
+        let c = config("[encryption]\nenabled = true\n");
+        assert_eq!(
+            c.keyring_from(Some(KEY)).unwrap().unwrap().current_key_id(),
+            1
+        );
+    }
+
+    #[test]
+    fn inconsistent_settings_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        crate::keys::create_key_file(&path).unwrap();
+        let cases = [
+            (
+                format!("[encryption]\nkey_file = {path:?}\n"),
+                None,
+                "enabled is false",
+            ),
+            (String::new(), Some(KEY), "enabled is false"),
+            (
+                "[encryption]\nenabled = true\n".to_string(),
+                None,
+                "no keys are configured",
+            ),
+            (
+                format!("[encryption]\nenabled = true\nkey_file = {path:?}\n"),
+                Some(KEY),
+                "both",
+            ),
+            (
+                "[encryption]\nenabled = true\n".to_string(),
+                Some("1: abc"),
+                "RAFTLIMIT_ENCRYPTION_KEYS",
+            ),
+            (
+                format!(
+                    "[encryption]\nenabled = true\nkey_file = {:?}\n",
+                    dir.path().join("nope")
+                ),
+                None,
+                "nope",
+            ),
+        ];
+        for (text, env, expect) in cases {
+            let err = config(&text).keyring_from(env).unwrap_err().to_string();
+            assert!(err.contains(expect), "{text} / {env:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_encryption_settings_are_refused() {
+        assert!(Config::from_toml("node_id = 1\n[encryption]\nkey = \"x\"\n").is_err());
+    }
 }

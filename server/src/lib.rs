@@ -10,6 +10,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

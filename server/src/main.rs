@@ -1,5 +1,7 @@
 //! The `raftlimit-server` binary: parses flags, sets up logging and runs a
-//! node until SIGINT or SIGTERM.
+//! node until SIGINT or SIGTERM; also writes encryption key files (`keygen`).
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,15 +32,56 @@ enum Command {
         #[arg(long)]
         live: bool,
     },
+    /// Write an encryption key file (mode 0600) for encryption at rest.
+    ///
+    /// Without options, creates FILE with one new random key (id 1) and
+    /// refuses to overwrite an existing file. See docs/security.md.
+    Keygen {
+        /// The key file.
+        file: PathBuf,
+        /// Add a new random key to FILE and make it current; older keys stay
+        /// so existing records still open.
+        #[arg(long, conflicts_with = "remove")]
+        rotate: bool,
+        /// Remove key ID from FILE once no record uses it (never the current key).
+        #[arg(long, value_name = "ID")]
+        remove: Option<u32>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Keygen {
+        file,
+        rotate,
+        remove,
+    } = &command
+    {
+        return keygen(file, *rotate, *remove);
+    }
     let config = Config::load(&cli.overrides).context("loading configuration")?;
-    match cli.command.unwrap_or(Command::Run) {
+    match command {
         Command::Run => run(config),
         Command::Healthcheck { live } => healthcheck(&config, live),
+        Command::Keygen { .. } => Ok(()),
     }
+}
+
+fn keygen(file: &std::path::Path, rotate: bool, remove: Option<u32>) -> anyhow::Result<()> {
+    use raftlimit_server::keys;
+    let ring = match (rotate, remove) {
+        (true, _) => keys::rotate_key_file(file)?,
+        (false, Some(id)) => keys::remove_key(file, id)?,
+        (false, None) => keys::create_key_file(file)?,
+    };
+    println!(
+        "{}: key ids {:?}, current key id {}",
+        file.display(),
+        ring.key_ids(),
+        ring.current_key_id()
+    );
+    Ok(())
 }
 
 fn run(config: Config) -> anyhow::Result<()> {

@@ -96,7 +96,8 @@ impl Server {
         let resp_addr = listeners.resp.local_addr()?;
         let http_addr = listeners.http.local_addr()?;
         let transport: Arc<dyn Transport> = Arc::new(PlainTransport);
-        let node = RaftNode::start(config.node_config(), listeners.raft, transport, filter).await?;
+        let node =
+            RaftNode::start(config.node_config()?, listeners.raft, transport, filter).await?;
         let shared = Arc::new(Shared::new(config, node));
         let tasks = vec![
             tokio::spawn(crate::listener::serve(listeners.resp, shared.clone())),

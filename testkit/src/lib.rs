@@ -6,11 +6,13 @@
 //! of its tasks at once, like a crashed process: nothing is flushed that was
 //! not already durable.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use raftlimit_raft::network::NetFilter;
+use raftlimit_raft::storage::{KeyId, Keyring};
 use raftlimit_raft::NodeId;
 use raftlimit_server::config::{ClusterConfig, Config, MemberConfig};
 use raftlimit_server::{Listeners, Server};
@@ -41,6 +43,9 @@ pub struct ClusterOptions {
     pub request_timeout_ms: u64,
     /// Extra TOML appended to every node's config (e.g. `[policies.api]`).
     pub extra_toml: String,
+    /// Encryption at rest: `Some(id)` gives every node its own freshly
+    /// generated key with this id, in a key file ([`TestCluster::key_file`]).
+    pub encryption: Option<KeyId>,
 }
 
 impl Default for ClusterOptions {
@@ -51,6 +56,17 @@ impl Default for ClusterOptions {
             no_leader_timeout_ms: 2_000,
             request_timeout_ms: 5_000,
             extra_toml: String::new(),
+            encryption: None,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// The defaults with encryption at rest under a generated key with id 1.
+    pub fn encrypted() -> Self {
+        ClusterOptions {
+            encryption: Some(1),
+            ..ClusterOptions::default()
         }
     }
 }
@@ -92,7 +108,7 @@ impl TestCluster {
             .collect();
         let mut nodes = Vec::new();
         for (i, (resp, http, raft)) in addrs.into_iter().enumerate() {
-            let text = format!(
+            let mut text = format!(
                 "node_id = {}\ndata_dir = {:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n[raft]\nsnapshot_every = {}\nno_leader_timeout_ms = {}\nrequest_timeout_ms = {}\n{}\n",
                 i + 1,
                 dir.path().join(format!("node{}", i + 1)),
@@ -101,6 +117,16 @@ impl TestCluster {
                 options.request_timeout_ms,
                 options.extra_toml,
             );
+            if let Some(key_id) = options.encryption {
+                // Outside the data directory, as an operator would keep it.
+                let key_file = dir.path().join(format!("node{}.keys", i + 1));
+                let ring =
+                    Keyring::generate(key_id).map_err(raftlimit_server::ServerError::from)?;
+                raftlimit_server::keys::write_key_file(&key_file, &ring, false)?;
+                text.push_str(&format!(
+                    "[encryption]\nenabled = true\nkey_file = {key_file:?}\n"
+                ));
+            }
             let mut config = Config::from_toml(&text)?;
             config.cluster = ClusterConfig {
                 name: "raftlimit-test".into(),
@@ -137,6 +163,22 @@ impl TestCluster {
 
     pub fn data_dir(&self, node: usize) -> PathBuf {
         self.nodes[node].config.data_dir.clone()
+    }
+
+    /// The node's encryption key file, if it has one.
+    pub fn key_file(&self, node: usize) -> Option<PathBuf> {
+        self.nodes[node].config.encryption.key_file.clone()
+    }
+
+    /// The node's configuration, to change before its next (re)start.
+    pub fn config_mut(&mut self, node: usize) -> &mut Config {
+        &mut self.nodes[node].config
+    }
+
+    /// Runs `future` on a running node's runtime (for the node's async API).
+    pub fn block_on<F: Future>(&self, node: usize, future: F) -> Option<F::Output> {
+        let (runtime, _) = self.nodes[node].running.as_ref()?;
+        Some(runtime.block_on(future))
     }
 
     pub fn is_running(&self, node: usize) -> bool {
@@ -200,7 +242,7 @@ impl TestCluster {
             });
             match attempt {
                 Ok(server) => break server,
-                Err(err) if Instant::now() < deadline => {
+                Err(err) if is_transient(&err) && Instant::now() < deadline => {
                     tracing::debug!(%err, "restart attempt failed; retrying");
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -285,6 +327,22 @@ impl Drop for TestCluster {
             self.kill(i);
         }
     }
+}
+
+/// Whether a failed start may succeed on retry: a port still held, or the
+/// previous instance's RocksDB not yet closed. Anything else (configuration,
+/// keys, a refused data directory) fails the same way every time.
+fn is_transient(err: &HarnessError) -> bool {
+    use raftlimit_server::ServerError;
+    matches!(
+        err,
+        HarnessError::Io(_)
+            | HarnessError::Server(
+                ServerError::Bind { .. }
+                    | ServerError::Io(_)
+                    | ServerError::Raft(raftlimit_raft::Error::Rocks(_))
+            )
+    )
 }
 
 /// Test logs go to the test's captured output; `RUST_LOG` adjusts them.

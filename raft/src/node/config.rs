@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::storage::Keyring;
 use crate::types::{NodeId, NodeInfo};
 
 /// Everything a node needs to join its group.
@@ -27,6 +28,10 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// Most commands grouped into one log entry.
     pub max_batch: usize,
+    /// Encryption at rest: every value stored in RocksDB is sealed with the
+    /// keyring's current key. `None` stores plaintext. A data directory keeps
+    /// the mode it was created with; opening it in the other mode fails.
+    pub encryption: Option<Keyring>,
 }
 
 impl NodeConfig {
@@ -44,6 +49,7 @@ impl NodeConfig {
             no_leader_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             max_batch: 1024,
+            encryption: None,
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::network::peer::PeerContext;
 use crate::network::{ClientOutcome, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport};
 use crate::payload::{Proposal, RequestId, Watch, WriteOp};
 use crate::reply::Reply;
-use crate::storage::{AppliedState, LogStore, StateMachine, Store};
+use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
@@ -105,7 +105,7 @@ impl RaftNode {
                 config.id
             )));
         }
-        let store = Store::open(&config.data_dir.join("raft"))?;
+        let store = Store::open(&config.data_dir.join("raft"), config.encryption.clone())?;
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
         let state_machine = StateMachine::open(store.clone())?;
@@ -503,9 +503,25 @@ impl RaftNode {
             .map_err(|e| Error::Raft(e.to_string()))
     }
 
-    /// Compacts RocksDB's files.
+    /// Flushes RocksDB's memtables and WAL and compacts its files, so
+    /// deleted and overwritten values are dropped from disk.
     pub fn compact_storage(&self) -> Result<()> {
         self.store.compact()
+    }
+
+    /// Re-seals every stored record that an older key sealed with the current
+    /// key, then compacts so the old ciphertexts leave the disk. Returns how
+    /// many records were re-sealed. A node also does this when it opens its
+    /// storage, so after a rotation a restart is enough; this does it online.
+    pub fn reseal_storage(&self) -> Result<u64> {
+        let resealed = self.store.reseal()?;
+        self.store.compact()?;
+        Ok(resealed)
+    }
+
+    /// How many stored records each key id seals (empty without encryption).
+    pub fn storage_key_usage(&self) -> Result<KeyUsage> {
+        self.store.key_usage()
     }
 
     /// Stops Raft and the node's tasks. Storage closes when the last

@@ -1,11 +1,13 @@
 //! Durable storage: the RocksDB database, the Raft log store and the state
-//! machine with its snapshots.
+//! machine with its snapshots, encrypted at rest when a keyring is configured.
 
+pub mod crypto;
 mod db;
 mod log_store;
 mod state_machine;
 
-pub use db::{Cf, Store};
+pub use crypto::{KeyId, Keyring};
+pub use db::{BatchOp, Cf, KeyUsage, Store};
 pub use log_store::LogStore;
 pub use state_machine::{AppliedState, StateMachine};
 
