@@ -46,6 +46,18 @@ pub struct Overrides {
     /// Encryption key file; giving one enables encryption at rest.
     #[arg(long, env = "RAFTLIMIT_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
+    /// Address for TLS clients (`[tls] addr`); enables TLS with the file flags.
+    #[arg(long, env = "RAFTLIMIT_TLS_ADDR")]
+    pub tls_addr: Option<SocketAddr>,
+    /// This node's certificate chain, PEM (`[tls] cert_file`).
+    #[arg(long, env = "RAFTLIMIT_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// This node's private key, PEM (`[tls] key_file`).
+    #[arg(long, env = "RAFTLIMIT_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The CA that signs node and client certificates, PEM (`[tls] ca_file`).
+    #[arg(long, env = "RAFTLIMIT_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -151,6 +163,89 @@ pub struct EncryptionSettings {
     pub key_file: Option<PathBuf>,
 }
 
+/// Whether TLS clients must present a certificate (Redis's `tls-auth-clients`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// Never ask for a client certificate.
+    Off,
+    /// Ask; verify one if presented, accept clients without one.
+    Optional,
+    /// Refuse clients without a certificate signed by the CA.
+    #[default]
+    Required,
+}
+
+impl ClientAuth {
+    /// Redis's spelling for `CONFIG GET tls-auth-clients`.
+    pub fn redis_name(self) -> &'static str {
+        match self {
+            ClientAuth::Off => "no",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "yes",
+        }
+    }
+}
+
+/// Which certificate field names the user of a client (Redis's
+/// `tls-auth-clients-user`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertUser {
+    /// Certificates name no user; clients start as `default`.
+    #[default]
+    Off,
+    /// The subject's common name is the user name.
+    Cn,
+}
+
+/// Lowest TLS version accepted. Only 1.2 and 1.3 exist for us.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// `[tls]`: TLS for clients and mutual TLS between nodes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address for TLS clients (Redis's `tls-port`).
+    #[serde(default = "default_tls_addr")]
+    pub addr: SocketAddr,
+    /// This node's certificate (chain), PEM. Presented to clients and peers.
+    pub cert_file: PathBuf,
+    /// The private key of `cert_file`, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// CA certificate(s), PEM: peers' and clients' certificates must chain to one.
+    pub ca_file: PathBuf,
+    /// Client certificates: `off`, `optional` or `required`.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Map a client certificate to a user name: `off` or `cn`.
+    #[serde(default)]
+    pub auth_clients_user: CertUser,
+    /// Keep the plaintext `resp_addr` open as well (off by default).
+    #[serde(default)]
+    pub plaintext: bool,
+    /// Lowest protocol version: `"1.2"` or `"1.3"`.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// How often to check the files for changes, in milliseconds (0: only on SIGHUP).
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
+}
+
+fn default_tls_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6380))
+}
+fn default_reload_interval_ms() -> u64 {
+    5_000
+}
+
 /// The whole server configuration after merging file, environment and flags.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,6 +274,9 @@ pub struct Config {
     pub policies: BTreeMap<String, PolicyConfig>,
     #[serde(default)]
     pub encryption: EncryptionSettings,
+    /// TLS for clients and mutual TLS between nodes; absent means plaintext.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 /// A `[policies.NAME]` table.
@@ -246,6 +344,45 @@ impl Config {
         // A missing node id is only an error if no override supplies it.
         if let Some(id) = overrides.node_id {
             table.insert("node_id".into(), toml::Value::Integer(id as i64));
+        }
+        // TLS flags fill in (or create) the `[tls]` table, so a flag-only
+        // setup gets the same defaults and checks as a file.
+        let tls_flags = [
+            ("addr", overrides.tls_addr.map(|a| a.to_string())),
+            (
+                "cert_file",
+                overrides
+                    .tls_cert_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+            ),
+            (
+                "key_file",
+                overrides
+                    .tls_key_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+            ),
+            (
+                "ca_file",
+                overrides
+                    .tls_ca_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+            ),
+        ];
+        if tls_flags.iter().any(|(_, v)| v.is_some()) {
+            let tls = table
+                .entry("tls")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(tls) = tls else {
+                return Err(ServerError::Config("`tls` must be a table".into()));
+            };
+            for (key, value) in tls_flags {
+                if let Some(value) = value {
+                    tls.insert(key.into(), toml::Value::String(value));
+                }
+            }
         }
         let mut config: Config = table
             .try_into()
@@ -319,7 +456,20 @@ impl Config {
                 return Err(ServerError::Config(format!("[policies.{name}]: {err:?}")));
             }
         }
+        if let Some(tls) = &self.tls {
+            if tls.plaintext && tls.addr == self.resp_addr {
+                return Err(ServerError::Config(
+                    "tls.addr and resp_addr must differ".into(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the plaintext RESP port is open: always without TLS, and with
+    /// TLS only when `[tls] plaintext = true`.
+    pub fn plaintext_enabled(&self) -> bool {
+        self.tls.as_ref().is_none_or(|tls| tls.plaintext)
     }
 
     /// The voters, keyed by id.
@@ -401,9 +551,49 @@ impl Config {
 
     /// `CONFIG GET` parameters and their values, in Redis's spelling.
     pub fn redis_parameters(&self) -> Vec<(&'static str, String)> {
+        let port = if self.plaintext_enabled() {
+            self.resp_addr.port()
+        } else {
+            0
+        };
+        let tls = self.tls.as_ref();
+        let path = |p: Option<&PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
         vec![
             ("bind", self.resp_addr.ip().to_string()),
-            ("port", self.resp_addr.port().to_string()),
+            ("port", port.to_string()),
+            ("tls-port", tls.map_or(0, |t| t.addr.port()).to_string()),
+            ("tls-cert-file", path(tls.map(|t| &t.cert_file))),
+            ("tls-key-file", path(tls.map(|t| &t.key_file))),
+            ("tls-ca-cert-file", path(tls.map(|t| &t.ca_file))),
+            (
+                "tls-auth-clients",
+                tls.map_or(ClientAuth::Required, |t| t.client_auth)
+                    .redis_name()
+                    .into(),
+            ),
+            (
+                "tls-auth-clients-user",
+                match tls.map(|t| t.auth_clients_user) {
+                    Some(CertUser::Cn) => "CN".into(),
+                    _ => "off".into(),
+                },
+            ),
+            (
+                "tls-protocols",
+                match tls.map(|t| t.min_version) {
+                    Some(TlsVersion::Tls13) => "TLSv1.3".into(),
+                    _ => "TLSv1.2 TLSv1.3".into(),
+                },
+            ),
+            // Between nodes TLS is mutual whenever it is configured.
+            (
+                "tls-replication",
+                if tls.is_some() { "yes" } else { "no" }.into(),
+            ),
+            (
+                "tls-cluster",
+                if tls.is_some() { "yes" } else { "no" }.into(),
+            ),
             ("databases", "1".into()),
             ("maxclients", self.limits.maxclients.to_string()),
             ("timeout", self.limits.timeout.to_string()),

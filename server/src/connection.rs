@@ -425,6 +425,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Ok(())
     }
+
+    /// Flushes and closes the write side (over TLS, sends close_notify).
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        self.stream.shutdown().await
+    }
 }
 
 #[cfg(test)]

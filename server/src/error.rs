@@ -18,4 +18,8 @@ pub enum ServerError {
     Raft(#[from] raftlimit_raft::Error),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("certificates: {0}")]
+    Certs(String),
 }

@@ -4,6 +4,7 @@
 //! The binary in `main.rs` only parses flags and calls [`Server`]; the test
 //! harness starts the same [`Server`] in-process.
 
+pub mod certs;
 pub mod cmd;
 pub mod config;
 pub mod connection;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod tls;
 
 pub use config::Config;
 pub use error::ServerError;

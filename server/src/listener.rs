@@ -18,13 +18,16 @@ use futures::FutureExt;
 use raftlimit_raft::commands::unknown_command;
 use raftlimit_raft::payload::Watch;
 use raftlimit_raft::Reply;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 
 use crate::cmd::Session;
 use crate::connection::{Connection, Limits};
 use crate::dispatch::{route, Route};
 use crate::metrics::{COMMANDS_TOTAL, COMMAND_DURATION, COMMAND_ERRORS_TOTAL};
+use crate::session::TlsPeer;
 use crate::shared::Shared;
+use crate::tls::TlsContext;
 
 /// Most replies held back before they are written out.
 const MAX_PENDING: usize = 1024;
@@ -37,7 +40,18 @@ enum Pending {
     },
 }
 
+/// Serves plaintext RESP clients on `listener`.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    accept_loop(listener, shared, None).await
+}
+
+/// Serves RESP clients over TLS on `listener`. A connection whose handshake
+/// fails (plaintext, a rejected certificate, a timeout) is closed.
+pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, tls: Arc<TlsContext>) {
+    accept_loop(listener, shared, Some(tls)).await
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<TlsContext>>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(conn) => conn,
@@ -52,27 +66,39 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             .stats
             .connections_received
             .fetch_add(1, Ordering::Relaxed);
-        if shared.clients.len() >= shared.config.limits.maxclients {
+        let over_limit = shared.clients.len() >= shared.config.limits.maxclients;
+        if over_limit {
             shared
                 .stats
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(reject(stream));
-            continue;
         }
         let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or(addr);
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let local = stream.local_addr().unwrap_or(addr);
-            client_loop(stream, addr, local, shared).await;
+            // The handshake runs on the connection's own task, so a slow
+            // client cannot hold up the accept loop.
+            match tls {
+                None if over_limit => reject(stream).await,
+                None => client_loop(stream, addr, local, shared, None).await,
+                Some(tls) => match tls.accept_client(stream).await {
+                    Ok((stream, _)) if over_limit => reject(stream).await,
+                    Ok((stream, peer)) => {
+                        client_loop(stream, addr, local, shared, Some(peer)).await
+                    }
+                    Err(err) => tracing::debug!(%addr, %err, "TLS handshake failed; closing"),
+                },
+            }
         });
     }
 }
 
-async fn reject(stream: TcpStream) {
+async fn reject<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
     let mut conn = Connection::new(stream);
     conn.queue(&Reply::error("ERR max number of clients reached"));
-    let _ = conn.flush().await;
+    let _ = conn.shutdown().await;
 }
 
 /// Times a command and counts it (and its error, if any) by name. Names come
@@ -95,7 +121,7 @@ fn observe(name: &'static str, started: Instant, reply: &Reply) {
 
 async fn drain<S>(conn: &mut Connection<S>, pending: &mut VecDeque<Pending>)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     while let Some(item) = pending.pop_front() {
         let reply = match item {
@@ -113,10 +139,23 @@ fn limits(shared: &Shared) -> Limits {
     }
 }
 
-async fn client_loop(stream: TcpStream, addr: SocketAddr, local: SocketAddr, shared: Arc<Shared>) {
+/// One client, over any stream (TCP or TLS): `tls` carries what the TLS
+/// handshake proved, if there was one.
+async fn client_loop<S>(
+    stream: S,
+    addr: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<TlsPeer>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let info = shared.clients.register(addr, local);
     let id = info.lock().id;
-    let mut session = Session::new(info.clone());
+    let mut session = match tls {
+        Some(peer) => Session::with_tls(info.clone(), peer),
+        None => Session::new(info.clone()),
+    };
     let mut conn = Connection::new(stream);
     let limits = limits(&shared);
     let idle = Duration::from_secs(shared.config.limits.timeout);
@@ -148,7 +187,13 @@ async fn client_loop(stream: TcpStream, addr: SocketAddr, local: SocketAddr, sha
             }
         }
         drain(&mut conn, &mut pending).await;
-        if conn.flush().await.is_err() || session.closing {
+        if conn.flush().await.is_err() {
+            break;
+        }
+        if session.closing {
+            // A clean close (TLS close_notify), so the client sees the reply
+            // followed by the end of the stream rather than a truncation.
+            let _ = conn.shutdown().await;
             break;
         }
         let more = if idle.is_zero() {
@@ -176,7 +221,7 @@ async fn handle<S>(
     pending: &mut VecDeque<Pending>,
     argv: Vec<Bytes>,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     shared
         .stats

@@ -1,10 +1,13 @@
 //! The `raftlimit-server` binary: parses flags, sets up logging and runs a
-//! node until SIGINT or SIGTERM; also writes encryption key files (`keygen`).
+//! node until SIGINT or SIGTERM (SIGHUP reloads the TLS certificates);
+//! also writes encryption key files (`keygen`) and development certificates
+//! (`certs`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use raftlimit_server::certs::{generate_dev, DevCerts};
 use raftlimit_server::config::Overrides;
 use raftlimit_server::{logging, Config, Server};
 
@@ -47,25 +50,61 @@ enum Command {
         #[arg(long, value_name = "ID")]
         remove: Option<u32>,
     },
+    /// Generate a development CA, node and client certificates (keeps an
+    /// existing CA unless --new-ca).
+    Certs {
+        /// Output directory.
+        #[arg(long, default_value = "deploy/tls")]
+        dir: PathBuf,
+        /// Node certificates for nodes 1..=N.
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Common name of the client certificate.
+        #[arg(long, default_value = "client")]
+        client_cn: String,
+        /// Extra DNS name or IP address for every node certificate (repeatable).
+        #[arg(long = "san")]
+        extra_names: Vec<String>,
+        /// Replace the CA as well (every node and client needs the new one).
+        #[arg(long)]
+        new_ca: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run);
-    if let Command::Keygen {
-        file,
-        rotate,
-        remove,
-    } = &command
-    {
-        return keygen(file, *rotate, *remove);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Certs {
+            dir,
+            nodes,
+            client_cn,
+            extra_names,
+            new_ca,
+        } => certs(DevCerts {
+            dir,
+            nodes,
+            client_cn,
+            extra_names,
+            new_ca,
+        }),
+        Command::Keygen {
+            file,
+            rotate,
+            remove,
+        } => keygen(&file, rotate, remove),
+        Command::Run => run(Config::load(&cli.overrides).context("loading configuration")?),
+        Command::Healthcheck { live } => healthcheck(
+            &Config::load(&cli.overrides).context("loading configuration")?,
+            live,
+        ),
     }
-    let config = Config::load(&cli.overrides).context("loading configuration")?;
-    match command {
-        Command::Run => run(config),
-        Command::Healthcheck { live } => healthcheck(&config, live),
-        Command::Keygen { .. } => Ok(()),
+}
+
+fn certs(opts: DevCerts) -> anyhow::Result<()> {
+    for path in generate_dev(&opts).context("generating certificates")? {
+        println!("wrote {}", path.display());
     }
+    Ok(())
 }
 
 fn keygen(file: &std::path::Path, rotate: bool, remove: Option<u32>) -> anyhow::Result<()> {
@@ -94,21 +133,28 @@ fn run(config: Config) -> anyhow::Result<()> {
         let server = Server::bind_and_start(config)
             .await
             .context("starting the node")?;
-        wait_for_signal().await?;
+        wait_for_signal(&server).await?;
         tracing::info!("shutting down");
         server.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+/// Waits for SIGINT or SIGTERM; reloads TLS certificates on each SIGHUP.
+async fn wait_for_signal(server: &Server) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => return result.context("waiting for Ctrl-C"),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => match server.tls() {
+                Some(tls) => tls.reload_and_log("SIGHUP"),
+                None => tracing::info!("SIGHUP: TLS is not configured; nothing to reload"),
+            },
+        }
     }
-    Ok(())
 }
 
 fn healthcheck(config: &Config, live: bool) -> anyhow::Result<()> {

@@ -12,12 +12,16 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::shared::Shared;
+use crate::tls::{CertSummary, TlsContext, TlsTransport};
 
-/// The three sockets a node listens on. Binding them before starting lets a
+/// The sockets a node listens on. Binding them before starting lets a
 /// caller (the test harness) pick free ports with port 0.
 #[derive(Debug)]
 pub struct Listeners {
-    pub resp: TcpListener,
+    /// Plaintext RESP; `None` when TLS is configured without `plaintext = true`.
+    pub resp: Option<TcpListener>,
+    /// RESP over TLS; present exactly when `[tls]` is configured.
+    pub tls: Option<TcpListener>,
     pub http: TcpListener,
     pub raft: TcpListener,
 }
@@ -29,8 +33,17 @@ impl Listeners {
                 .await
                 .map_err(|source| ServerError::Bind { what, addr, source })
         }
+        let resp = match config.plaintext_enabled() {
+            true => Some(bind("RESP", config.resp_addr).await?),
+            false => None,
+        };
+        let tls = match &config.tls {
+            Some(tls) => Some(bind("RESP TLS", tls.addr).await?),
+            None => None,
+        };
         Ok(Listeners {
-            resp: bind("RESP", config.resp_addr).await?,
+            resp,
+            tls,
             http: bind("HTTP", config.http_addr).await?,
             raft: bind("Raft", config.raft_addr).await?,
         })
@@ -80,36 +93,94 @@ async fn seed_policies(shared: Arc<Shared>) {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    resp_addr: SocketAddr,
+    resp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     http_addr: SocketAddr,
+    tls: Option<Arc<TlsContext>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
     /// Starts a node on already-bound listeners.
+    ///
+    /// With `[tls]`, the Raft transport is mutual TLS and clients are
+    /// served on the TLS listener (and on the plaintext one only if the
+    /// config enables it).
     pub async fn start(
         config: Config,
         listeners: Listeners,
         filter: NetFilter,
     ) -> Result<Server, ServerError> {
         let metrics = crate::metrics::recorder()?;
-        let resp_addr = listeners.resp.local_addr()?;
+        if config.plaintext_enabled() != listeners.resp.is_some()
+            || config.tls.is_some() != listeners.tls.is_some()
+        {
+            return Err(ServerError::Config(
+                "the RESP listeners do not match the configuration ([tls] and plaintext)".into(),
+            ));
+        }
+        let resp_addr = listeners
+            .resp
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let tls_addr = listeners
+            .tls
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let http_addr = listeners.http.local_addr()?;
-        let transport: Arc<dyn Transport> = Arc::new(PlainTransport);
+        let tls = match &config.tls {
+            Some(settings) => {
+                crate::tls::install_default_provider();
+                let tls = TlsContext::load(settings, config.node_id)?;
+                let cert = tls.certificate();
+                tracing::info!(
+                    cn = cert.common_name.as_deref().unwrap_or(""),
+                    serial = %cert.serial,
+                    not_after = cert.not_after,
+                    "TLS enabled; peers use mutual TLS"
+                );
+                Some(tls)
+            }
+            None => None,
+        };
+        let transport: Arc<dyn Transport> = match &tls {
+            Some(tls) => Arc::new(TlsTransport::new(tls.clone())),
+            None => Arc::new(PlainTransport),
+        };
         let node =
             RaftNode::start(config.node_config()?, listeners.raft, transport, filter).await?;
         let shared = Arc::new(Shared::new(config, node));
-        let tasks = vec![
-            tokio::spawn(crate::listener::serve(listeners.resp, shared.clone())),
+        let mut tasks = vec![
             tokio::spawn(crate::http::serve(listeners.http, shared.clone(), metrics)),
             tokio::spawn(crate::metrics::update_gauges(shared.clone())),
             tokio::spawn(seed_policies(shared.clone())),
         ];
-        tracing::info!(resp = %resp_addr, http = %http_addr, node = shared.config.node_id, "serving");
+        if let Some(resp) = listeners.resp {
+            tasks.push(tokio::spawn(crate::listener::serve(resp, shared.clone())));
+        }
+        if let (Some(listener), Some(tls)) = (listeners.tls, &tls) {
+            tasks.push(tokio::spawn(crate::listener::serve_tls(
+                listener,
+                shared.clone(),
+                tls.clone(),
+            )));
+            tasks.push(tokio::spawn(tls.clone().watch()));
+        }
+        tracing::info!(
+            resp = ?resp_addr,
+            tls = ?tls_addr,
+            http = %http_addr,
+            node = shared.config.node_id,
+            "serving"
+        );
         Ok(Server {
             shared,
             resp_addr,
+            tls_addr,
             http_addr,
+            tls,
             tasks,
         })
     }
@@ -120,8 +191,26 @@ impl Server {
         Server::start(config, listeners, NetFilter::default()).await
     }
 
-    pub fn resp_addr(&self) -> SocketAddr {
+    /// The plaintext RESP address, if that port is open.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
         self.resp_addr
+    }
+
+    /// The TLS RESP address, if TLS is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The TLS state, if TLS is configured.
+    pub fn tls(&self) -> Option<&Arc<TlsContext>> {
+        self.tls.as_ref()
+    }
+
+    /// Re-reads the certificate, key and CA files (what SIGHUP does). New
+    /// handshakes, of clients and peers, get the new certificate; open
+    /// connections are untouched. `Ok(None)` without TLS.
+    pub fn reload_tls(&self) -> Result<Option<CertSummary>, ServerError> {
+        self.tls.as_ref().map(|tls| tls.reload()).transpose()
     }
 
     pub fn http_addr(&self) -> SocketAddr {

@@ -9,6 +9,18 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::connection::Protocol;
+use crate::tls::CertSummary;
+
+/// What the TLS handshake established about a client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The client's certificate, verified against the CA; `None` when the
+    /// client presented none (`client_auth = "off"` or `"optional"`).
+    pub certificate: Option<CertSummary>,
+    /// The user this certificate authenticates (`auth_clients_user = "cn"`:
+    /// the subject's common name), as Redis's `tls-auth-clients-user CN`.
+    pub user: Option<String>,
+}
 
 /// What CLIENT INFO/LIST report about one connection.
 #[derive(Debug, Clone)]
@@ -19,6 +31,8 @@ pub struct ClientInfo {
     pub name: Option<String>,
     pub lib_name: Option<String>,
     pub lib_ver: Option<String>,
+    /// The connection's user: `default`, or the one its client certificate
+    /// names (see [`TlsPeer::user`]).
     pub user: String,
     pub protocol: Protocol,
     pub connected_at: Instant,

@@ -8,13 +8,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use raftlimit_raft::network::NetFilter;
 use raftlimit_raft::storage::{KeyId, Keyring};
 use raftlimit_raft::NodeId;
-use raftlimit_server::config::{ClusterConfig, Config, MemberConfig};
+use raftlimit_server::certs::{Authority, Leaf};
+use raftlimit_server::config::{
+    CertUser, ClientAuth, ClusterConfig, Config, MemberConfig, TlsConfig, TlsVersion,
+};
 use raftlimit_server::{Listeners, Server};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -46,6 +49,8 @@ pub struct ClusterOptions {
     /// Encryption at rest: `Some(id)` gives every node its own freshly
     /// generated key with this id, in a key file ([`TestCluster::key_file`]).
     pub encryption: Option<KeyId>,
+    /// Run with TLS: clients on a TLS port, mutual TLS between nodes.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClusterOptions {
@@ -57,6 +62,7 @@ impl Default for ClusterOptions {
             request_timeout_ms: 5_000,
             extra_toml: String::new(),
             encryption: None,
+            tls: None,
         }
     }
 }
@@ -71,6 +77,78 @@ impl ClusterOptions {
     }
 }
 
+/// TLS settings of a test cluster. The harness generates a CA, one
+/// certificate per node and a client certificate into the cluster's
+/// temporary directory (see [`TlsFiles`]).
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    pub client_auth: ClientAuth,
+    pub auth_clients_user: CertUser,
+    /// Keep the plaintext RESP port open too (so [`TestCluster::client`] works).
+    pub plaintext: bool,
+    /// File polling interval; 0 leaves reloads to [`Server::reload_tls`].
+    pub reload_interval_ms: u64,
+    /// Common name of the generated client certificate.
+    pub client_cn: String,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            client_auth: ClientAuth::Required,
+            auth_clients_user: CertUser::Off,
+            plaintext: false,
+            reload_interval_ms: 0,
+            client_cn: "client".into(),
+        }
+    }
+}
+
+/// Where a TLS test cluster's PEM files are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub dir: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca.key")
+    }
+    /// Node `index` (0-based, as everywhere in the harness).
+    pub fn node_cert(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("node{}.crt", index + 1))
+    }
+    pub fn node_key(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("node{}.key", index + 1))
+    }
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.join("client.crt")
+    }
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client.key")
+    }
+    /// The cluster's CA, to issue more certificates in a test.
+    pub fn authority(&self) -> Result<Authority> {
+        Ok(Authority::load(&self.ca(), &self.ca_key())?)
+    }
+}
+
+fn generate_tls(dir: &Path, nodes: usize, client_cn: &str) -> Result<TlsFiles> {
+    let ca = Authority::generate("raftlimit test CA")?;
+    ca.write(dir, "ca")?;
+    for id in 1..=nodes as NodeId {
+        ca.issue(&Leaf::node(id))?
+            .write(dir, &format!("node{id}"))?;
+    }
+    ca.issue(&Leaf::client(client_cn))?.write(dir, "client")?;
+    Ok(TlsFiles {
+        dir: dir.to_owned(),
+    })
+}
+
 struct NodeSlot {
     config: Config,
     filter: NetFilter,
@@ -80,6 +158,7 @@ struct NodeSlot {
 /// A cluster of in-process nodes.
 pub struct TestCluster {
     nodes: Vec<NodeSlot>,
+    tls: Option<TlsFiles>,
     _dir: tempfile::TempDir,
 }
 
@@ -93,6 +172,14 @@ impl TestCluster {
     pub fn start(options: ClusterOptions) -> Result<TestCluster> {
         init_test_logging();
         let dir = tempfile::tempdir()?;
+        let tls_files = match &options.tls {
+            Some(tls) => Some(generate_tls(
+                &dir.path().join("tls"),
+                options.nodes,
+                &tls.client_cn,
+            )?),
+            None => None,
+        };
         let mut addrs = Vec::new();
         for _ in 0..options.nodes {
             addrs.push((free_addr()?, free_addr()?, free_addr()?));
@@ -132,13 +219,30 @@ impl TestCluster {
                 name: "raftlimit-test".into(),
                 nodes: members.clone(),
             };
+            if let (Some(tls), Some(files)) = (&options.tls, &tls_files) {
+                config.tls = Some(TlsConfig {
+                    addr: free_addr()?,
+                    cert_file: files.node_cert(i),
+                    key_file: files.node_key(i),
+                    ca_file: files.ca(),
+                    client_auth: tls.client_auth,
+                    auth_clients_user: tls.auth_clients_user,
+                    plaintext: tls.plaintext,
+                    min_version: TlsVersion::Tls12,
+                    reload_interval_ms: tls.reload_interval_ms,
+                });
+            }
             nodes.push(NodeSlot {
                 config,
                 filter: NetFilter::default(),
                 running: None,
             });
         }
-        let mut cluster = TestCluster { nodes, _dir: dir };
+        let mut cluster = TestCluster {
+            nodes,
+            tls: tls_files,
+            _dir: dir,
+        };
         for i in 0..cluster.nodes.len() {
             cluster.restart(i)?;
         }
@@ -155,6 +259,21 @@ impl TestCluster {
 
     pub fn resp_addr(&self, node: usize) -> SocketAddr {
         self.nodes[node].config.resp_addr
+    }
+
+    /// The TLS RESP address of `node`, when the cluster runs with TLS.
+    pub fn tls_addr(&self, node: usize) -> Option<SocketAddr> {
+        self.nodes[node].config.tls.as_ref().map(|tls| tls.addr)
+    }
+
+    /// The generated PEM files, when the cluster runs with TLS.
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// The Raft RPC address of `node`.
+    pub fn raft_addr(&self, node: usize) -> SocketAddr {
+        self.nodes[node].config.raft_addr
     }
 
     pub fn http_addr(&self, node: usize) -> SocketAddr {
@@ -231,8 +350,17 @@ impl TestCluster {
         // and its ports may take a moment to free: retry briefly.
         let server = loop {
             let attempt = runtime.block_on(async {
+                let resp = match config.plaintext_enabled() {
+                    true => Some(TcpListener::bind(config.resp_addr).await?),
+                    false => None,
+                };
+                let tls = match &config.tls {
+                    Some(tls) => Some(TcpListener::bind(tls.addr).await?),
+                    None => None,
+                };
                 let listeners = Listeners {
-                    resp: TcpListener::bind(config.resp_addr).await?,
+                    resp,
+                    tls,
                     http: TcpListener::bind(config.http_addr).await?,
                     raft: TcpListener::bind(config.raft_addr).await?,
                 };

@@ -1,5 +1,7 @@
-//! The stream layer under the RPC: plain TCP today, with the seams where TLS
-//! wraps streams, and a filter that cuts a node off from its peers.
+//! The stream layer under the RPC: the [`Transport`] trait, plain TCP, and a
+//! filter that cuts a node off from its peers. Mutual TLS implements the
+//! trait in the server crate (`raftlimit_server::tls::TlsTransport`), which
+//! owns the certificates.
 
 use std::collections::HashSet;
 use std::io;

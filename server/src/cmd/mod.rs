@@ -23,7 +23,7 @@ use raftlimit_raft::payload::Watch;
 use raftlimit_raft::Reply;
 
 use crate::connection::Protocol;
-use crate::session::ClientInfo;
+use crate::session::{ClientInfo, TlsPeer};
 use crate::shared::Shared;
 
 /// A connection's mutable state, as the commands here see it.
@@ -39,6 +39,11 @@ pub struct Session {
     pub multi_failed: bool,
     /// Keys WATCHed and the log index they were observed at.
     pub watch: Option<Watch>,
+    /// Set on connections to the TLS port: what the handshake proved.
+    pub tls: Option<TlsPeer>,
+    /// The user authenticated by the client certificate, if any; the
+    /// connection starts as this user (also in `ClientInfo::user`).
+    pub cert_user: Option<String>,
 }
 
 impl Session {
@@ -50,6 +55,22 @@ impl Session {
             multi: None,
             multi_failed: false,
             watch: None,
+            tls: None,
+            cert_user: None,
+        }
+    }
+
+    /// A session on a TLS connection. A certificate that names a user makes
+    /// it the connection's user.
+    pub fn with_tls(info: Arc<Mutex<ClientInfo>>, tls: TlsPeer) -> Self {
+        let cert_user = tls.user.clone();
+        if let Some(user) = &cert_user {
+            info.lock().user = user.clone();
+        }
+        Session {
+            tls: Some(tls),
+            cert_user,
+            ..Session::new(info)
         }
     }
 

@@ -9,6 +9,7 @@ mod connection;
 mod encryption;
 mod limiter;
 mod protocol;
+mod tls;
 mod transactions;
 mod types;
 
