@@ -80,10 +80,25 @@ pub struct MemberConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// Also the master name Sentinel clients ask for.
     #[serde(default = "default_cluster_name")]
     pub name: String,
     #[serde(default)]
     pub nodes: Vec<MemberConfig>,
+    /// What a follower does with a command that needs the leader:
+    /// `forward` it (the default), or answer `-MOVED 0 leader:port` for
+    /// clients that follow redirects (as RedisRaft does).
+    #[serde(default)]
+    pub follower_mode: FollowerMode,
+}
+
+/// See [`ClusterConfig::follower_mode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowerMode {
+    #[default]
+    Forward,
+    Redirect,
 }
 
 fn default_cluster_name() -> String {

@@ -281,6 +281,11 @@ async fn handle<S>(
             pending.push_back(Pending::Ready(reply));
         }
         Route::Keyspace(spec) => {
+            if let Some(moved) = redirect(shared) {
+                observe(spec.name, started, &moved);
+                pending.push_back(Pending::Ready(moved));
+                return;
+            }
             if !spec.arity_ok(argv.len()) {
                 let reply = Reply::wrong_arity(spec.name);
                 observe(spec.name, started, &reply);
@@ -402,4 +407,19 @@ async fn watch(shared: &Arc<Shared>, session: &mut Session, argv: Vec<Bytes>) ->
         }
         other => other,
     }
+}
+
+/// In redirect mode, a follower answers keyspace commands with
+/// `MOVED 0 leader:port` instead of forwarding them (slot 0: the whole
+/// keyspace is one slot), for cluster-mode clients.
+fn redirect(shared: &Shared) -> Option<Reply> {
+    if shared.config.cluster.follower_mode != crate::config::FollowerMode::Redirect {
+        return None;
+    }
+    let status = shared.node.status();
+    if status.is_leader {
+        return None;
+    }
+    let (_, leader) = shared.node.leader()?;
+    Some(Reply::error(format!("MOVED 0 {}", leader.resp_addr)))
 }

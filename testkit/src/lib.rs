@@ -215,9 +215,11 @@ impl TestCluster {
                 ));
             }
             let mut config = Config::from_toml(&text)?;
+            // The file may set the follower mode; the harness sets the rest.
             config.cluster = ClusterConfig {
                 name: "raftlimit-test".into(),
                 nodes: members.clone(),
+                ..config.cluster
             };
             if let (Some(tls), Some(files)) = (&options.tls, &tls_files) {
                 config.tls = Some(TlsConfig {

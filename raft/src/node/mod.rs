@@ -234,6 +234,21 @@ impl RaftNode {
         Some((id, info))
     }
 
+    /// On the leader: each follower and the last log index it has
+    /// replicated. Empty elsewhere.
+    pub fn replication(&self) -> BTreeMap<NodeId, u64> {
+        let m = self.metrics.borrow();
+        m.replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .filter(|(id, _)| **id != self.config.id)
+                    .map(|(id, log)| (*id, log.map_or(0, |l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// All voters and their addresses, from the replicated membership.
     pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
         let m = self.metrics.borrow();

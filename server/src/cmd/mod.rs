@@ -12,8 +12,11 @@ mod info;
 mod multi;
 mod ping;
 mod quit;
+mod role;
 mod select;
+mod sentinel;
 mod time;
+mod wait;
 
 use std::sync::Arc;
 
@@ -209,6 +212,27 @@ static LOCAL: &[LocalSpec] = &[
         flags: FLAGS_FAST,
         categories: TXN,
         run: multi::unwatch,
+    },
+    LocalSpec {
+        name: "role",
+        arity: 1,
+        flags: FLAGS_FAST,
+        categories: &["admin", "fast", "dangerous"],
+        run: role::role,
+    },
+    LocalSpec {
+        name: "sentinel",
+        arity: -2,
+        flags: FLAGS_SLOW,
+        categories: ADMIN,
+        run: sentinel::sentinel,
+    },
+    LocalSpec {
+        name: "wait",
+        arity: 3,
+        flags: FLAGS_SLOW,
+        categories: &["slow", "connection"],
+        run: wait::wait,
     },
 ];
 

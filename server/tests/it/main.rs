@@ -6,6 +6,7 @@
 mod cluster;
 mod commands;
 mod connection;
+mod discovery;
 mod encryption;
 mod limiter;
 mod protocol;

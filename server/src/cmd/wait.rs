@@ -1,0 +1,29 @@
+//! WAIT: Raft already waited for a majority before acknowledging any write,
+//! so this answers at once with the number of replicas holding the log up to
+//! this node's commit index.
+
+use bytes::Bytes;
+use raftlimit_raft::commands::args::parse_i64;
+use raftlimit_raft::Reply;
+
+use super::Session;
+use crate::shared::Shared;
+
+pub fn wait(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
+    if parse_i64(&argv[1]).is_none_or(|n| n < 0) || parse_i64(&argv[2]).is_none_or(|n| n < 0) {
+        return Reply::error("ERR value is out of range, must be positive");
+    }
+    let status = shared.node.status();
+    let replicas = if status.is_leader {
+        shared
+            .node
+            .replication()
+            .values()
+            .filter(|&&matched| matched >= status.commit_index)
+            .count()
+    } else {
+        // Every committed entry is on a majority: at least that many besides the leader.
+        shared.node.members().len() / 2
+    };
+    Reply::Int(replicas as i64)
+}
