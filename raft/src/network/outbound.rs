@@ -17,6 +17,9 @@ use super::peer::{PeerClient, PeerContext};
 use crate::error::Error;
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
+/// A peer's pooled client and the address it was created for.
+type PooledPeer = (String, Arc<PeerClient>);
+
 /// Keeps one replication connection per peer, separate from the
 /// connections that forward client commands, so heartbeats never queue
 /// behind client traffic. openraft asks for a client per replication stream
@@ -24,7 +27,7 @@ use crate::types::{NodeId, NodeInfo, TypeConfig};
 #[derive(Clone)]
 pub struct NetworkFactory {
     ctx: PeerContext,
-    pool: Arc<Mutex<HashMap<NodeId, (String, Arc<PeerClient>)>>>,
+    pool: Arc<Mutex<HashMap<NodeId, PooledPeer>>>,
 }
 
 impl NetworkFactory {
