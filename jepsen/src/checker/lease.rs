@@ -74,6 +74,16 @@ struct KeyStats {
     lost_grants: u64,
 }
 
+/// A release that may have taken effect.
+#[derive(Debug, Clone, Copy)]
+struct Release {
+    invoke: i128,
+    /// Latest instant it may take effect.
+    deadline: i128,
+    /// Completion time when it ended `Ok`.
+    done: Option<i128>,
+}
+
 /// A granted lease.
 #[derive(Debug, Clone)]
 struct Grant {
@@ -98,8 +108,8 @@ impl Leases {
         let mut refusals = Vec::new();
         // invocations of Info acquires
         let mut maybe_granted: Vec<i128> = Vec::new();
-        // id -> (invoke, effect deadline, completion if Ok) of releases that may take effect
-        let mut releases: HashMap<&str, Vec<(i128, i128, Option<i128>)>> = HashMap::new();
+        // Releases that may take effect, by lease id.
+        let mut releases: HashMap<&str, Vec<Release>> = HashMap::new();
         for op in ops {
             let inv = i128::from(op.invoke_ns);
             let deadline = i128::from(op.effect_deadline_ns());
@@ -167,10 +177,11 @@ impl Leases {
                         Outcome::Info => None,
                     };
                     stats.releases += 1;
-                    releases
-                        .entry(id.as_str())
-                        .or_default()
-                        .push((inv, deadline, done));
+                    releases.entry(id.as_str()).or_default().push(Release {
+                        invoke: inv,
+                        deadline,
+                        done,
+                    });
                 }
                 _ => {}
             }
@@ -189,16 +200,16 @@ impl Leases {
                 .get(g.id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let mut end = g.cmp + g.ttl + slack;
+            let mut end = g.inv + g.ttl - slack;
             let mut possible_end = g.cmp + g.ttl + slack;
-            for &(r_inv, r_deadline, r_done) in rel {
+            for r in rel {
                 // A release that must have landed before the grant cannot end it.
-                if r_deadline < g.inv {
+                if r.deadline < g.inv {
                     continue;
                 }
-                end = end.min(r_inv.max(g.cmp));
-                if let Some(done) = r_done {
-                    if r_inv >= g.cmp {
+                end = end.min(r.invoke.max(g.cmp));
+                if let Some(done) = r.done {
+                    if r.invoke >= g.cmp {
                         possible_end = possible_end.min(done);
                     }
                 }

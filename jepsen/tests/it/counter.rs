@@ -256,7 +256,7 @@ fn random_counter_history(seed: u64, workers: usize, ops: usize, negative: bool)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(crate::support::cases(64))]
 
     #[test]
     fn random_correct_counters_are_valid(

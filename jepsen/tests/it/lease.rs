@@ -160,6 +160,18 @@ fn a_release_sent_the_instant_a_grant_returns_gets_the_benefit_of_the_doubt() {
 }
 
 #[test]
+fn a_release_that_landed_before_a_grant_cannot_end_it() {
+    // Ids are unique on the real server, but the checker must not assume it:
+    // "a" is released, then granted again; the old release is no excuse.
+    let p = acquire(Planted::new(), 0, 0, Some("a"));
+    let p = release(p, 0, 10, "a", released);
+    let p = acquire(p, 1, 20, Some("b"));
+    let p = acquire(p, 2, 30, Some("a"));
+    let p = acquire(p, 3, 40, Some("c"));
+    assert_verdict(&check(&p.build()), Validity::Invalid);
+}
+
+#[test]
 fn lost_grants_are_counted_but_do_not_fail_the_run() {
     let p = acquire(Planted::new(), 0, 0, None); // nothing held: lost
     let p = acquire(p, 1, 10, Some("a"));
@@ -254,7 +266,7 @@ fn simulated(seed: u64, grant_limit: usize) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(crate::support::cases(32))]
 
     #[test]
     fn simulated_correct_lease_servers_pass(seed in any::<u64>()) {

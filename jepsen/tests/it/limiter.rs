@@ -395,7 +395,7 @@ fn simulated(seed: u64, algo: Algo, bug: impl Fn(&mut Server)) -> History {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(crate::support::cases(24))]
 
     #[test]
     fn simulated_correct_fixed_window_servers_pass(seed in any::<u64>()) {

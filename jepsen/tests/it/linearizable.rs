@@ -354,7 +354,7 @@ fn corrupt_one_read(history: &mut History, pick: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(crate::support::cases(96))]
 
     #[test]
     fn random_linearizable_histories_are_valid(
@@ -384,6 +384,14 @@ fn a_long_concurrent_history_is_decided_quickly() {
     let r = check(&h);
     assert_verdict(&r, Validity::Valid);
     assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_long_corrupted_history_is_refuted_not_left_unknown() {
+    // Ten workers on one key, 3000 operations, about 10% indeterminate.
+    let mut h = random_register_history(11, 10, 300, 1);
+    corrupt_one_read(&mut h, 1234);
+    assert_verdict(&check(&h), Validity::Invalid);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 // exactly what a test wants; the workspace lint is aimed at library code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod checker;
 mod counter;
 mod history;
 mod lease;

@@ -58,7 +58,7 @@ impl<S: Clone> Cluster<S> {
         match self.split {
             Some((from, to)) if (from..to).contains(&now) => {
                 let copy = self.diverged.get_or_insert_with(|| self.primary.clone());
-                if self.commands % 2 == 0 {
+                if self.commands.is_multiple_of(2) {
                     copy
                 } else {
                     &mut self.primary
@@ -175,13 +175,13 @@ fn lease_run(seed: u64, split: Option<(u64, u64)>) -> History {
 const SPLIT: Option<(u64, u64)> = Some((200 * MS, 700 * MS));
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    #![proptest_config(crate::support::cases(16))]
 
     #[test]
     fn real_fixed_window_passes(seed in any::<u64>()) {
         let r = run(&Limiter::default(), &limiter_run(seed, Algo::Fixed, None));
         prop_assert_eq!(r.valid, Validity::Valid, "{:?}", r.anomalies);
-        prop_assert!(r.stats["total"]["claims_checked"].as_u64().unwrap_or(0) > 100, "{}", r.stats);
+        prop_assert!(r.stats["total"]["claims_checked"].as_u64().unwrap_or(0) > 50, "{}", r.stats);
     }
 
     #[test]

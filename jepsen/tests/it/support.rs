@@ -262,3 +262,13 @@ pub fn simulate(
     }
     (history, end)
 }
+
+/// Proptest settings with `default` cases, or `PROPTEST_CASES` when set, so
+/// a long soak of the randomized tests needs no code change.
+pub fn cases(default: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    proptest::test_runner::Config::with_cases(cases)
+}

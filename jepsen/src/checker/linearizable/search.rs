@@ -18,6 +18,11 @@
 //! linearized anywhere after their call, and they never force a backtrack, so
 //! leaving them out ("never took effect") is also explored. The search succeeds
 //! once every operation that has a return entry is linearized.
+//!
+//! Two reductions prune branches that cannot matter (proofs at
+//! `Search::run`): a read that can go next and matches the register is taken
+//! without trying alternatives, and an indeterminate write whose value no
+//! remaining operation observes is never tried.
 
 use std::collections::HashMap;
 
@@ -241,80 +246,233 @@ impl Seen {
 
 /// Searches for a linearization of `ops` starting from an absent register.
 pub(super) fn search(ops: &[SearchOp], budget: Budget) -> (Outcome, Effort) {
-    let mut list = EntryList::new(ops);
-    let mut set = Linearized::new(ops.len());
-    let mut seen = Seen::default();
-    let mut remaining = ops.iter().filter(|op| op.ret.is_some()).count();
-    let mut state: State = 0;
-    // (operation linearized, state before it)
-    let mut stack: Vec<(usize, State)> = Vec::new();
-    // Deepest consistent prefix seen so far, for the explanation.
-    let mut best: Option<(Vec<usize>, State, usize)> = None;
-    let mut effort = Effort::default();
-    let mut cursor = list.next[0];
+    Search::new(ops).run(budget)
+}
 
-    while remaining > 0 {
-        effort.steps += 1;
-        if effort.steps > budget.max_steps || seen.len > budget.max_cache_entries {
-            effort.cache_entries = seen.len;
-            return (Outcome::Exhausted, effort);
-        }
-        let entry = if cursor == NIL {
-            // Unreachable while an operation with a return entry is still
-            // unlinearized (its return entry lies ahead); treated as a dead end.
-            None
-        } else {
-            Some(list.entries[cursor])
-        };
-        match entry {
-            Some(Entry { op, is_call: true }) => {
-                if let Some(next_state) = ops[op].step.apply(state) {
-                    set.toggle(op);
-                    if seen.insert(&set, next_state) {
-                        stack.push((op, state));
-                        state = next_state;
-                        list.lift(op);
-                        if ops[op].ret.is_some() {
-                            remaining -= 1;
-                        }
-                        cursor = list.next[0];
-                        continue;
-                    }
-                    set.toggle(op);
+/// One level of the search: the operation linearized there, the register
+/// before it, and whether it was a forced read (see [`Search::run`]).
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    op: usize,
+    before: State,
+    forced: bool,
+}
+
+struct Search<'a> {
+    ops: &'a [SearchOp],
+    list: EntryList,
+    set: Linearized,
+    seen: Seen,
+    /// Operations with a return entry not yet linearized.
+    remaining: usize,
+    state: State,
+    stack: Vec<Frame>,
+    /// Per value: unlinearized `Ok` operations that observe it (reads that
+    /// returned it, swaps that returned it as the previous value).
+    observers: Vec<u32>,
+    /// Deepest consistent prefix seen, its state, and the op it was stuck on.
+    best: Option<(Vec<usize>, State, usize)>,
+    effort: Effort,
+}
+
+impl<'a> Search<'a> {
+    fn new(ops: &'a [SearchOp]) -> Self {
+        let mut observers = Vec::new();
+        for op in ops {
+            if let Some(v) = observed(op) {
+                let v = v as usize;
+                if observers.len() <= v {
+                    observers.resize(v + 1, 0);
                 }
-                cursor = list.next[cursor];
+                observers[v] += 1;
             }
-            other => {
-                if let Some(Entry { op: blocked, .. }) = other {
-                    if best.as_ref().is_none_or(|(p, _, _)| stack.len() > p.len()) {
-                        let prefix = stack.iter().map(|&(o, _)| o).collect();
-                        best = Some((prefix, state, blocked));
+        }
+        Self {
+            ops,
+            list: EntryList::new(ops),
+            set: Linearized::new(ops.len()),
+            seen: Seen::default(),
+            remaining: ops.iter().filter(|op| op.ret.is_some()).count(),
+            state: 0,
+            stack: Vec::new(),
+            observers,
+            best: None,
+            effort: Effort::default(),
+        }
+    }
+
+    /// The search proper, with two reductions that keep it complete:
+    ///
+    /// - **Forced reads.** If an `Ok` read is a candidate (nothing still
+    ///   unlinearized must precede it) and returns the current value, then any
+    ///   valid completion of the current configuration can be rearranged to
+    ///   start with that read: it changes nothing, and moving it earlier breaks
+    ///   no real-time order. So the read is linearized at once, and if that
+    ///   branch fails the configuration itself is dead: backtracking skips
+    ///   the other candidates at that level.
+    /// - **Useless indeterminate writes.** An `Info` write or swap whose value
+    ///   no unlinearized operation observes is never tried: linearizing it
+    ///   now could only be followed by ops that do not check the register
+    ///   before it is overwritten (see the module docs of the checker for the
+    ///   same argument), so dropping it leaves any completion valid.
+    fn run(mut self, budget: Budget) -> (Outcome, Effort) {
+        let mut cursor = self.list.next[0];
+        let mut fresh = true;
+        while self.remaining > 0 {
+            self.effort.steps += 1;
+            if self.effort.steps > budget.max_steps || self.seen.len > budget.max_cache_entries {
+                return self.finish(Outcome::Exhausted);
+            }
+            if fresh {
+                fresh = false;
+                cursor = self.list.next[0];
+                if let Some(read) = self.matching_read() {
+                    if self.try_lift(read, self.state, true) {
+                        fresh = true;
+                    } else {
+                        // This configuration plus the read was explored and failed.
+                        match self.backtrack() {
+                            Some(c) => cursor = c,
+                            None => return self.violation(),
+                        }
+                    }
+                    continue;
+                }
+            }
+            let entry = (cursor != NIL).then(|| self.list.entries[cursor]);
+            match entry {
+                Some(Entry { op, is_call: true }) => {
+                    if !self.useless(op) {
+                        if let Some(next) = self.ops[op].step.apply(self.state) {
+                            if self.try_lift(op, next, false) {
+                                fresh = true;
+                                continue;
+                            }
+                        }
+                    }
+                    cursor = self.list.next[cursor];
+                }
+                other => {
+                    // A return entry: its operation cannot be linearized after
+                    // the current prefix. (`None` cannot happen while an
+                    // operation with a return entry is unlinearized, as its
+                    // return entry lies ahead; it is treated as a dead end.)
+                    if let Some(Entry { op: blocked, .. }) = other {
+                        self.note_dead_end(blocked);
+                    }
+                    match self.backtrack() {
+                        Some(c) => cursor = c,
+                        None => return self.violation(),
                     }
                 }
-                let Some((op, before)) = stack.pop() else {
-                    effort.cache_entries = seen.len;
-                    let (prefix, state, blocked) = best.unwrap_or((Vec::new(), 0, 0));
-                    return (
-                        Outcome::Violation {
-                            blocked,
-                            prefix,
-                            state,
-                        },
-                        effort,
-                    );
-                };
-                set.toggle(op);
-                state = before;
-                list.unlift(op);
-                if ops[op].ret.is_some() {
-                    remaining += 1;
-                }
-                cursor = list.next[list.call_of[op]];
+            }
+        }
+        self.finish(Outcome::Linearizable)
+    }
+
+    /// A candidate `Ok` read that returns the current value.
+    fn matching_read(&self) -> Option<usize> {
+        let mut c = self.list.next[0];
+        while c != NIL {
+            let e = self.list.entries[c];
+            if !e.is_call {
+                return None;
+            }
+            let op = &self.ops[e.op];
+            if op.ret.is_some() && op.step == Step::Read(self.state) {
+                return Some(e.op);
+            }
+            c = self.list.next[c];
+        }
+        None
+    }
+
+    /// Whether `op` is an indeterminate write nobody still needs to see.
+    fn useless(&self, op: usize) -> bool {
+        let op = &self.ops[op];
+        let value = match op.step {
+            Step::Write(v) | Step::Swap { new: v, prev: None } if op.ret.is_none() => v,
+            _ => return false,
+        };
+        self.observers.get(value as usize).is_none_or(|&n| n == 0)
+    }
+
+    /// Linearizes `op` next, leaving the register at `next`, unless that
+    /// configuration was explored before.
+    fn try_lift(&mut self, op: usize, next: State, forced: bool) -> bool {
+        self.set.toggle(op);
+        if !self.seen.insert(&self.set, next) {
+            self.set.toggle(op);
+            return false;
+        }
+        self.stack.push(Frame {
+            op,
+            before: self.state,
+            forced,
+        });
+        self.state = next;
+        self.list.lift(op);
+        if self.ops[op].ret.is_some() {
+            self.remaining -= 1;
+        }
+        if let Some(v) = observed(&self.ops[op]) {
+            self.observers[v as usize] -= 1;
+        }
+        true
+    }
+
+    /// Undoes linearizations until one whose level has untried candidates;
+    /// returns where to resume scanning, or `None` when nothing is left.
+    fn backtrack(&mut self) -> Option<usize> {
+        loop {
+            let frame = self.stack.pop()?;
+            self.set.toggle(frame.op);
+            self.state = frame.before;
+            self.list.unlift(frame.op);
+            if self.ops[frame.op].ret.is_some() {
+                self.remaining += 1;
+            }
+            if let Some(v) = observed(&self.ops[frame.op]) {
+                self.observers[v as usize] += 1;
+            }
+            if !frame.forced {
+                return Some(self.list.next[self.list.call_of[frame.op]]);
             }
         }
     }
-    effort.cache_entries = seen.len;
-    (Outcome::Linearizable, effort)
+
+    fn note_dead_end(&mut self, blocked: usize) {
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|(p, _, _)| self.stack.len() > p.len())
+        {
+            let prefix = self.stack.iter().map(|f| f.op).collect();
+            self.best = Some((prefix, self.state, blocked));
+        }
+    }
+
+    fn violation(mut self) -> (Outcome, Effort) {
+        let (prefix, state, blocked) = self.best.take().unwrap_or((Vec::new(), 0, 0));
+        self.finish(Outcome::Violation {
+            blocked,
+            prefix,
+            state,
+        })
+    }
+
+    fn finish(mut self, outcome: Outcome) -> (Outcome, Effort) {
+        self.effort.cache_entries = self.seen.len;
+        (outcome, self.effort)
+    }
+}
+
+/// The value an `Ok` operation observes, if it checks the register.
+fn observed(op: &SearchOp) -> Option<State> {
+    match (op.step, op.ret) {
+        (Step::Read(v), Some(_)) | (Step::Swap { prev: Some(v), .. }, Some(_)) => Some(v),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
