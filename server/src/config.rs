@@ -77,7 +77,7 @@ pub struct MemberConfig {
     pub raft_addr: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Also the master name Sentinel clients ask for.
@@ -99,6 +99,16 @@ pub enum FollowerMode {
     #[default]
     Forward,
     Redirect,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            name: default_cluster_name(),
+            nodes: Vec::new(),
+            follower_mode: FollowerMode::default(),
+        }
+    }
 }
 
 fn default_cluster_name() -> String {

@@ -10,16 +10,16 @@ use super::role::split_addr;
 use super::{subcommand, unknown_subcommand, Session};
 use crate::shared::Shared;
 
-/// A flat `field value …` array, the shape Sentinel uses for its tables.
+/// Sentinel's state tables: a map in RESP3, a flat `field value …` array in RESP2.
 fn table(fields: Vec<(&str, String)>) -> Reply {
-    Reply::Array(
+    Reply::Map(
         fields
             .into_iter()
-            .flat_map(|(k, v)| {
-                [
+            .map(|(k, v)| {
+                (
                     Reply::bulk(k.to_owned().into_bytes()),
                     Reply::bulk(v.into_bytes()),
-                ]
+                )
             })
             .collect(),
     )
