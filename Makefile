@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help cluster test test-rust lint bench build certs
+.PHONY: help cluster test test-rust test-compat lint bench build certs
 
 help:
 	@echo "make cluster   start a local 3-node cluster (RESP 7001-7003, HTTP 9001-9003)"
@@ -18,7 +18,10 @@ build:
 cluster:
 	@bash scripts/cluster.sh
 
-test: test-rust
+test: test-rust test-compat
+
+test-compat:
+	@bash tests/compat/run.sh
 
 test-rust:
 	@source scripts/env.sh && bash scripts/ensure-deps.sh && cargo test --release --workspace
