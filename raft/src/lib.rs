@@ -6,6 +6,7 @@
 //! over a command's arguments and gets back a [`Reply`], never touching Raft
 //! directly.
 
+pub mod acl;
 pub mod commands;
 pub mod error;
 pub mod keyspace;

@@ -28,7 +28,7 @@ pub struct LogPayload {
 }
 
 /// What a client asks the log to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// One write command, by argument vector.
     Command(Vec<Bytes>),
@@ -58,6 +58,56 @@ pub enum Proposal {
     /// leader proposes it periodically; which keys go is decided from the
     /// replicated state and stamp, so replicas stay identical.
     Sweep { max_keys: u32 },
+}
+
+impl std::fmt::Debug for WriteOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteOp::Command(argv) => f.debug_tuple("Command").field(&LoggedArgv(argv)).finish(),
+            WriteOp::Transaction { watch, commands } => f
+                .debug_struct("Transaction")
+                .field("watch", watch)
+                .field(
+                    "commands",
+                    &commands
+                        .iter()
+                        .map(|argv| LoggedArgv(argv))
+                        .collect::<Vec<_>>(),
+                )
+                .finish(),
+        }
+    }
+}
+
+impl WriteOp {
+    /// Whether applying this changes ACL users (connections then re-check theirs).
+    pub fn touches_acl(&self) -> bool {
+        let is_acl =
+            |argv: &Vec<Bytes>| argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"acl"));
+        match self {
+            WriteOp::Command(argv) => is_acl(argv),
+            WriteOp::Transaction { commands, .. } => commands.iter().any(is_acl),
+        }
+    }
+}
+
+/// An argument vector as logs may show it: the arguments of commands that
+/// carry credentials (AUTH, HELLO, ACL, CONFIG) are replaced by a count.
+pub struct LoggedArgv<'a>(pub &'a [Bytes]);
+
+impl std::fmt::Debug for LoggedArgv<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sensitive = self.0.first().is_some_and(|name| {
+            ["acl", "auth", "hello", "config"]
+                .iter()
+                .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+        });
+        if sensitive {
+            let name = String::from_utf8_lossy(&self.0[0]);
+            return write!(f, "[{name:?}, <{} redacted>]", self.0.len() - 1);
+        }
+        f.debug_list().entries(self.0.iter()).finish()
+    }
 }
 
 /// Result of applying one log entry: one reply per [`Proposal`], in order.

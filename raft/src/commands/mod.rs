@@ -6,6 +6,7 @@
 //! linearizable read barrier. Connection-level commands (PING, HELLO, CLIENT,
 //! INFO, …) live in the server crate, not here.
 
+pub mod acl;
 pub mod args;
 mod cursor;
 mod expire;
@@ -24,6 +25,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::acl::AclTable;
 use crate::keyspace::{Aggregate, Keyspace};
 use crate::reply::Reply;
 pub use table::{all_specs, lookup};
@@ -34,6 +36,8 @@ pub struct Dataset {
     pub keyspace: Keyspace,
     /// Named limiter policies (RL.POLICY), replicated like keys.
     pub policies: BTreeMap<String, limiter::Policy>,
+    /// ACL users: the configured ones plus replicated changes.
+    pub acl: AclTable,
 }
 
 /// What a read command sees.
@@ -68,6 +72,12 @@ pub enum Handler {
     Read(ReadFn),
     /// Goes through the Raft log and runs inside apply.
     Write(WriteFn),
+    /// Some invocations write, others only read (ACL): `writes` decides.
+    Split {
+        read: ReadFn,
+        write: WriteFn,
+        writes: fn(&[Bytes]) -> bool,
+    },
 }
 
 /// Static description of a command: what `COMMAND INFO` reports and how the
@@ -94,8 +104,50 @@ impl std::fmt::Debug for Spec {
 }
 
 impl Spec {
+    /// Whether the command may write (some invocations of a split command
+    /// only read; see [`Spec::writes`]).
     pub fn is_write(&self) -> bool {
-        matches!(self.handler, Handler::Write(_))
+        !matches!(self.handler, Handler::Read(_))
+    }
+
+    /// Whether this invocation goes through the log.
+    pub fn writes(&self, argv: &[Bytes]) -> bool {
+        match self.handler {
+            Handler::Read(_) => false,
+            Handler::Write(_) => true,
+            Handler::Split { writes, .. } => writes(argv),
+        }
+    }
+
+    /// The keys an invocation accesses, for ACL key permissions: the table's
+    /// key positions, or for RL.MCHECK `argv[2..2+numkeys]`.
+    pub fn acl_keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
+        if self.name == "rl.mcheck" {
+            let numkeys = argv
+                .get(1)
+                .and_then(|n| args::parse_i64(n))
+                .filter(|&n| n > 0)
+                .map_or(0, |n| n as usize);
+            return argv.iter().skip(2).take(numkeys).collect();
+        }
+        self.keys(argv)
+    }
+
+    /// Whether an invocation reads the values of its keys and whether it
+    /// modifies them, for `%R~`/`%W~` key patterns. Read commands read; a
+    /// write command both reads and writes, except those that only
+    /// overwrite or remove (SET without GET, DEL, EXPIRE, …).
+    pub fn key_access(&self, argv: &[Bytes]) -> (bool, bool) {
+        if !self.writes(argv) {
+            return (true, false);
+        }
+        let only_writes = match self.name {
+            "set" => !argv.iter().skip(3).any(|a| args::is(a, "GET")),
+            "setex" | "psetex" | "mset" | "msetnx" | "del" | "unlink" | "expire" | "pexpire"
+            | "expireat" | "pexpireat" | "persist" | "rl.reset" => true,
+            _ => false,
+        };
+        (!only_writes, true)
     }
 
     /// Checks the argument count (including the command name).
@@ -221,7 +273,7 @@ pub fn execute_write(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::wrong_arity(spec.name);
     }
     match spec.handler {
-        Handler::Write(run) => run(ctx, argv),
+        Handler::Write(run) | Handler::Split { write: run, .. } => run(ctx, argv),
         Handler::Read(run) => {
             let read = ReadCtx {
                 data: ctx.data,
@@ -243,7 +295,10 @@ pub fn execute_read(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     }
     match spec.handler {
         Handler::Read(run) => run(ctx, argv),
-        Handler::Write(_) => Reply::error("ERR write command routed as a read"),
+        Handler::Split { read, writes, .. } if !writes(argv) => read(ctx, argv),
+        Handler::Write(_) | Handler::Split { .. } => {
+            Reply::error("ERR write command routed as a read")
+        }
     }
 }
 
@@ -278,7 +333,7 @@ pub(crate) mod testing {
         pub fn run_argv(&mut self, argv: &[Bytes]) -> Reply {
             let spec = lookup(&argv[0]);
             self.index += 1;
-            if spec.is_some_and(|s| s.is_write()) {
+            if spec.is_some_and(|s| s.writes(argv)) {
                 let mut ctx = WriteCtx {
                     data: &mut self.data,
                     now_ms: self.now_ms,

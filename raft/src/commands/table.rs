@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    expire, hashes, keys, limiter, lists, object, server, sets, strings, zsets, Handler, Spec,
+    acl, expire, hashes, keys, limiter, lists, object, server, sets, strings, zsets, Handler, Spec,
 };
 
 const W: &[&str] = &["write", "denyoom"];
@@ -323,6 +323,22 @@ static SPECS: &[Spec] = &[
         0,
         &["keyspace", "write", "slow", "dangerous"],
         Wr(server::flush)
+    ),
+    // ACL: the node-local subcommands (WHOAMI, LOG, CAT, …) are answered by
+    // the server; these are the replicated ones.
+    spec!(
+        "acl",
+        -2,
+        &["noscript", "loading", "stale"],
+        0,
+        0,
+        0,
+        &["slow"],
+        Handler::Split {
+            read: acl::acl_read,
+            write: acl::acl_write,
+            writes: acl::writes,
+        }
     ),
 ];
 

@@ -9,7 +9,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 
 use super::client_api::ClientOutcome;
-use crate::payload::{RequestId, WriteOp};
+use crate::payload::{LoggedArgv, RequestId, WriteOp};
 use crate::types::{NodeId, TypeConfig};
 
 /// Every frame carries an id so responses can be matched to requests on a
@@ -20,7 +20,7 @@ pub struct Envelope<T> {
     pub body: T,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub enum RpcRequest {
     /// First frame on a connection: who is calling, and for which cluster.
     Hello {
@@ -39,6 +39,33 @@ pub enum RpcRequest {
     Read {
         argv: Vec<Bytes>,
     },
+}
+
+impl std::fmt::Debug for RpcRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RpcRequest::Hello { from, cluster } => f
+                .debug_struct("Hello")
+                .field("from", from)
+                .field("cluster", cluster)
+                .finish(),
+            RpcRequest::AppendEntries(req) => f.debug_tuple("AppendEntries").field(req).finish(),
+            RpcRequest::Vote(req) => f.debug_tuple("Vote").field(req).finish(),
+            RpcRequest::InstallSnapshot(req) => {
+                f.debug_tuple("InstallSnapshot").field(req).finish()
+            }
+            // Forwarded commands may carry credentials: see `LoggedArgv`.
+            RpcRequest::Write { id, op } => f
+                .debug_struct("Write")
+                .field("id", id)
+                .field("op", op)
+                .finish(),
+            RpcRequest::Read { argv } => f
+                .debug_struct("Read")
+                .field("argv", &LoggedArgv(argv))
+                .finish(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::acl::Users;
 use crate::storage::Keyring;
 use crate::types::{NodeId, NodeInfo};
 
@@ -32,6 +34,9 @@ pub struct NodeConfig {
     /// keyring's current key. `None` stores plaintext. A data directory keeps
     /// the mode it was created with; opening it in the other mode fails.
     pub encryption: Option<Keyring>,
+    /// ACL users from the configuration (identical on every node); runtime
+    /// changes are replicated on top of them.
+    pub acl_users: Arc<Users>,
 }
 
 impl NodeConfig {
@@ -50,6 +55,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(5),
             max_batch: 1024,
             encryption: None,
+            acl_users: Arc::new(Users::new()),
         }
     }
 }

@@ -70,6 +70,7 @@ pub struct RaftNode {
     metrics: watch::Receiver<RaftMetrics>,
     state: Arc<RwLock<AppliedState>>,
     committed_index: Arc<AtomicU64>,
+    acl_generation: Arc<AtomicU64>,
     store: Arc<Store>,
     proposer: Proposer,
     barrier: ReadBarrier,
@@ -108,8 +109,9 @@ impl RaftNode {
         let store = Store::open(&config.data_dir.join("raft"), config.encryption.clone())?;
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
-        let state_machine = StateMachine::open(store.clone())?;
+        let state_machine = StateMachine::open(store.clone(), config.acl_users.clone())?;
         let state = state_machine.state();
+        let acl_generation = state.read().acl_generation();
         let leader_flag = state_machine.leader_flag();
 
         let raft_config = openraft::Config {
@@ -151,6 +153,7 @@ impl RaftNode {
             raft,
             state,
             committed_index,
+            acl_generation,
             store,
             proposer,
             barrier,
@@ -206,6 +209,12 @@ impl RaftNode {
     /// The applied state, for reads by INFO and metrics.
     pub fn state(&self) -> &Arc<RwLock<AppliedState>> {
         &self.state
+    }
+
+    /// Changes whenever the replicated user table does: a connection may
+    /// keep its user's permissions while this stays the same.
+    pub fn acl_generation(&self) -> u64 {
+        self.acl_generation.load(Ordering::Acquire)
     }
 
     pub fn filter(&self) -> &NetFilter {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::{BatchOp, Cf, Store};
 use super::storage_err;
+use crate::acl::{AclTable, User, Users};
 use crate::commands::limiter::Policy;
 use crate::commands::{execute_write, Dataset, WriteCtx};
 use crate::error::Error;
@@ -74,9 +75,31 @@ pub struct AppliedState {
     /// The greatest stamp applied; time never goes below it.
     pub last_stamp_ns: u64,
     dedup: DedupTable,
+    /// Bumped after every change of the user table, so connections can
+    /// cache their user between changes. Shared across snapshot installs.
+    acl_generation: Arc<AtomicU64>,
 }
 
 impl AppliedState {
+    /// An empty state over the configured ACL users.
+    fn with_acl_base(acl_base: Arc<Users>) -> Self {
+        let mut state = AppliedState::default();
+        state.data.acl = AclTable::new(acl_base);
+        state
+    }
+
+    /// An empty state with the same configured users and generation counter.
+    fn empty_like(&self) -> Self {
+        let mut state = AppliedState::with_acl_base(self.data.acl.base().clone());
+        state.acl_generation = self.acl_generation.clone();
+        state
+    }
+
+    /// The counter bumped whenever the user table changes.
+    pub fn acl_generation(&self) -> Arc<AtomicU64> {
+        self.acl_generation.clone()
+    }
+
     /// The time a read should use on this node: the replicated clock, or the
     /// local one if it is ahead (a key past its expiry is logically gone).
     pub fn read_now_ms(&self, wall_ns: u64) -> u64 {
@@ -104,6 +127,9 @@ impl AppliedState {
                             observe,
                         };
                         let reply = apply_op(&mut ctx, op);
+                        if op.touches_acl() {
+                            self.acl_generation.fetch_add(1, Ordering::Release);
+                        }
                         self.dedup.insert(*id, now_ns, reply.clone());
                         reply
                     }
@@ -154,6 +180,8 @@ struct ImageRef<'a> {
     policies: &'a BTreeMap<String, Policy>,
     versions: Versions,
     dedup: &'a DedupTable,
+    /// Runtime ACL changes; passwords only as SHA-256 hashes.
+    acl: &'a BTreeMap<String, Option<Arc<User>>>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +191,7 @@ struct Image {
     policies: BTreeMap<String, Policy>,
     versions: Versions,
     dedup: DedupTable,
+    acl: BTreeMap<String, Option<Arc<User>>>,
 }
 
 fn serialize_keyspace<S: serde::Serializer>(ks: &&Keyspace, s: S) -> Result<S::Ok, S::Error> {
@@ -187,10 +216,10 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    /// Opens the state machine, restoring the latest stored snapshot. The log
-    /// after it is replayed by openraft.
-    pub fn open(store: Arc<Store>) -> Result<Self, Error> {
-        let mut state = AppliedState::default();
+    /// Opens the state machine over the configured ACL users, restoring the
+    /// latest stored snapshot. The log after it is replayed by openraft.
+    pub fn open(store: Arc<Store>, acl_base: Arc<Users>) -> Result<Self, Error> {
+        let mut state = AppliedState::with_acl_base(acl_base);
         if let Some(stored) = Self::load_snapshot(&store)? {
             restore(&mut state, &stored.meta, &stored.data)?;
             tracing::info!(last_applied = ?state.last_applied, keys = state.data.keyspace.len(), "restored snapshot");
@@ -240,9 +269,12 @@ impl StateMachine {
 /// Replaces `state` with a snapshot's content.
 fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
     let image: Image = postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?;
+    let mut acl = AclTable::new(state.data.acl.base().clone());
+    acl.set_overrides(image.acl);
     state.data = Dataset {
         keyspace: Keyspace::from_entries(image.keyspace, image.versions),
         policies: image.policies,
+        acl,
     };
     state.last_stamp_ns = image.last_stamp_ns;
     state.dedup = image.dedup;
@@ -261,6 +293,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 policies: &state.data.policies,
                 versions: state.data.keyspace.versions(),
                 dedup: &state.dedup,
+                acl: state.data.acl.overrides(),
             })
             .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;
             let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
@@ -339,10 +372,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let sig = || Some(meta.signature());
         {
-            let mut fresh = AppliedState::default();
+            let mut fresh = self.state.read().empty_like();
             restore(&mut fresh, meta, &data)
                 .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(sig(), err), &e))?;
-            *self.state.write() = fresh;
+            let mut state = self.state.write();
+            *state = fresh;
+            state.acl_generation.fetch_add(1, Ordering::Release);
         }
         self.save_snapshot(meta, &data)
             .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(sig(), err), &e))?;
@@ -357,5 +392,48 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::{hash_password, to_hex, AnyCommand};
+
+    #[test]
+    fn snapshot_image_carries_acl_changes_as_hashes() {
+        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
+        let hash = to_hex(&hash_password(b"s3cret-pass"));
+        assert!(state
+            .data
+            .acl
+            .set_user(
+                "alice",
+                &["on", &format!("#{hash}"), "~app:*", "+get"],
+                &AnyCommand
+            )
+            .is_ok());
+        assert!(state
+            .data
+            .acl
+            .set_user("default", &["resetpass", ">another-pass"], &AnyCommand)
+            .is_ok());
+        let data = postcard::to_stdvec(&ImageRef {
+            last_stamp_ns: 1,
+            keyspace: &state.data.keyspace,
+            policies: &state.data.policies,
+            dedup: &state.dedup,
+            acl: state.data.acl.overrides(),
+        })
+        .unwrap_or_default();
+        assert!(!data.windows(11).any(|w| w == b"s3cret-pass"));
+        assert!(!data.windows(12).any(|w| w == b"another-pass"));
+        let mut fresh = state.empty_like();
+        let meta = SnapshotMeta::default();
+        assert!(restore(&mut fresh, &meta, &data).is_ok());
+        let alice = fresh.data.acl.user("alice").cloned();
+        assert!(alice.is_some_and(|u| u.check_password(b"s3cret-pass") && u.enabled));
+        let default = fresh.data.acl.user("default").cloned();
+        assert!(default.is_some_and(|u| !u.nopass && u.check_password(b"another-pass")));
     }
 }
