@@ -4,15 +4,18 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use raftlimit_raft::acl::{Users, DEFAULT_USER};
 use raftlimit_raft::storage::crypto::KEYS_ENV;
 use raftlimit_raft::storage::Keyring;
 use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::auth::users::{configured_users, Secret, UserConfig};
 use crate::error::ServerError;
 
 /// Command-line flags and their environment variables. Each one, when given,
@@ -58,6 +61,43 @@ pub struct Overrides {
     /// The CA that signs node and client certificates, PEM (`[tls] ca_file`).
     #[arg(long, env = "RAFTLIMIT_TLS_CA_FILE")]
     pub tls_ca_file: Option<PathBuf>,
+    /// `yes` or `no`: while the default user has no password, serve only
+    /// loopback clients.
+    #[arg(long, env = "RAFTLIMIT_PROTECTED_MODE")]
+    pub protected_mode: Option<YesNo>,
+    /// Password of the default user. Prefer the environment variable or the
+    /// file: a command-line flag is visible to other local users.
+    #[arg(long, env = "RAFTLIMIT_REQUIREPASS", hide_env_values = true)]
+    pub requirepass: Option<Secret>,
+}
+
+/// A Redis-style boolean setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+/// Accepts `true`/`false` or Redis's `"yes"`/`"no"`.
+fn yes_no<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Bool(bool),
+        Text(String),
+    }
+    match Either::deserialize(d)? {
+        Either::Bool(b) => Ok(b),
+        Either::Text(t) if t.eq_ignore_ascii_case("yes") => Ok(true),
+        Either::Text(t) if t.eq_ignore_ascii_case("no") => Ok(false),
+        Either::Text(t) => Err(serde::de::Error::custom(format!(
+            "expected yes or no, got {t:?}"
+        ))),
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -302,6 +342,23 @@ pub struct Config {
     /// TLS for clients and mutual TLS between nodes; absent means plaintext.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    // Authentication and ACL (docs/security.md).
+    /// Password of the `default` user (Redis's `requirepass`).
+    #[serde(default)]
+    pub requirepass: Option<Secret>,
+    /// Redis's `protected-mode`: while the default user has no password, only
+    /// loopback clients are served.
+    #[serde(default = "default_true", deserialize_with = "yes_no")]
+    pub protected_mode: bool,
+    /// An ACL file in Redis's format (`user NAME rules…` per line).
+    #[serde(default)]
+    pub aclfile: Option<PathBuf>,
+    /// `[[users]]`: ACL users as rule strings.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// The users above, parsed with hashed passwords (set by validation).
+    #[serde(skip)]
+    pub acl_users: Arc<Users>,
 }
 
 /// A `[policies.NAME]` table.
@@ -434,6 +491,12 @@ impl Config {
             config.encryption.enabled = true;
             config.encryption.key_file = Some(path.clone());
         }
+        if let Some(mode) = overrides.protected_mode {
+            config.protected_mode = mode == YesNo::Yes;
+        }
+        if let Some(pass) = &overrides.requirepass {
+            config.requirepass = Some(pass.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -488,6 +551,12 @@ impl Config {
                 ));
             }
         }
+        self.acl_users = configured_users(
+            self.requirepass.as_ref(),
+            &self.users,
+            self.aclfile.as_deref(),
+        )
+        .map_err(ServerError::Config)?;
         Ok(())
     }
 
@@ -571,6 +640,7 @@ impl Config {
         node.request_timeout = Duration::from_millis(self.raft.request_timeout_ms);
         node.max_batch = self.raft.max_batch;
         node.encryption = self.keyring()?;
+        node.acl_users = self.acl_users.clone();
         Ok(node)
     }
 
@@ -634,8 +704,31 @@ impl Config {
             ("save", String::new()),
             ("dir", self.data_dir.display().to_string()),
             ("cluster-enabled", "no".into()),
-            ("protected-mode", "no".into()),
-            ("requirepass", String::new()),
+            (
+                "protected-mode",
+                if self.protected_mode { "yes" } else { "no" }.into(),
+            ),
+            // Never the password: whether one is required, masked.
+            (
+                "requirepass",
+                if self.acl_users.get(DEFAULT_USER).is_some_and(|u| !u.nopass) {
+                    "(redacted)".into()
+                } else {
+                    String::new()
+                },
+            ),
+            // No replication password exists: Raft peers do not authenticate
+            // with one.
+            ("masterauth", String::new()),
+            ("masteruser", String::new()),
+            (
+                "aclfile",
+                self.aclfile
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("acllog-max-len", crate::auth::ACL_LOG_MAX_LEN.to_string()),
             ("lua-time-limit", "5000".into()),
             ("busy-reply-threshold", "5000".into()),
             ("slowlog-log-slower-than", "10000".into()),

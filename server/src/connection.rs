@@ -20,6 +20,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Longest inline command or `*`/`$` header line, as in Redis.
 const MAX_INLINE_LEN: usize = 64 * 1024;
+/// Most arguments in one command before AUTH (Redis's limit).
+pub const UNAUTHENTICATED_MAX_MULTIBULK_LEN: i64 = 10;
+/// Largest bulk string before AUTH (Redis's limit).
+pub const UNAUTHENTICATED_MAX_BULK_LEN: i64 = 16 * 1024;
 
 /// Size limits applied while decoding.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +32,9 @@ pub struct Limits {
     pub max_bulk_len: usize,
     /// Most arguments in one command.
     pub max_multibulk_len: usize,
+    /// The client must still authenticate: Redis's much smaller limits
+    /// apply too (10 arguments, 16 KiB per argument).
+    pub unauthenticated: bool,
 }
 
 /// A request that cannot be parsed; the connection replies and closes.
@@ -92,6 +99,9 @@ impl RequestDecoder {
                 let count = parse_len(&buf[1..end])
                     .filter(|&n| n <= limits.max_multibulk_len as i64)
                     .ok_or_else(|| protocol_error("invalid multibulk length"))?;
+                if limits.unauthenticated && count > UNAUTHENTICATED_MAX_MULTIBULK_LEN {
+                    return Err(protocol_error("unauthenticated multibulk length"));
+                }
                 buf.advance(end + 2);
                 if count <= 0 {
                     continue;
@@ -118,8 +128,11 @@ impl RequestDecoder {
                         }
                         let len = parse_len(&buf[1..end])
                             .filter(|&n| n >= 0 && n <= limits.max_bulk_len as i64)
-                            .ok_or_else(|| protocol_error("invalid bulk length"))?
-                            as usize;
+                            .ok_or_else(|| protocol_error("invalid bulk length"))?;
+                        if limits.unauthenticated && len > UNAUTHENTICATED_MAX_BULK_LEN {
+                            return Err(protocol_error("unauthenticated bulk length"));
+                        }
+                        let len = len as usize;
                         buf.advance(end + 2);
                         self.bulk_len = Some(len);
                         len
@@ -366,6 +379,21 @@ pub fn encode_reply(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
     }
 }
 
+/// What [`Connection::exchange`] ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// Every queued reply was written.
+    Flushed,
+    /// The client sent more before its replies were all written.
+    Input,
+    /// The client closed its side.
+    Eof,
+}
+
+/// Buffers larger than this are released once empty, so an idle connection
+/// stays small after a large request or reply.
+const KEEP_BUFFER: usize = 64 * 1024;
+
 /// A client's socket with its read and write buffers.
 pub struct Connection<S> {
     stream: S,
@@ -373,16 +401,20 @@ pub struct Connection<S> {
     write_buf: BytesMut,
     decoder: RequestDecoder,
     pub protocol: Protocol,
+    last_write: Option<std::time::Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S) -> Self {
+        // Buffers are allocated on first use: an idle connection costs
+        // little more than its socket and task.
         Connection {
             stream,
-            read_buf: BytesMut::with_capacity(16 * 1024),
-            write_buf: BytesMut::with_capacity(16 * 1024),
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             decoder: RequestDecoder::default(),
             protocol: Protocol::Resp2,
+            last_write: None,
         }
     }
 
@@ -397,10 +429,74 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Reads more bytes from the socket. Returns false on EOF.
     pub async fn fill(&mut self) -> std::io::Result<bool> {
         // Grow gradually: the buffer follows bytes received, never a claim.
+        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_BUFFER {
+            self.read_buf = BytesMut::new();
+        }
         if self.read_buf.capacity() - self.read_buf.len() < 4096 {
-            self.read_buf.reserve(64 * 1024);
+            let grow = if self.read_buf.capacity() == 0 {
+                16 * 1024
+            } else {
+                64 * 1024
+            };
+            self.read_buf.reserve(grow);
         }
         Ok(self.stream.read_buf(&mut self.read_buf).await? > 0)
+    }
+
+    /// Writes queued replies; while the client does not take them, keeps
+    /// reading its requests, so a client that never reads its replies piles
+    /// them up (and hits the output limit) instead of stalling here.
+    pub async fn exchange(&mut self) -> std::io::Result<Exchange> {
+        std::future::poll_fn(|cx| self.poll_exchange(cx)).await
+    }
+
+    fn poll_exchange(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<Exchange>> {
+        use std::pin::Pin;
+        use std::task::Poll;
+        loop {
+            if self.write_buf.is_empty() {
+                match Pin::new(&mut self.stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if self.write_buf.capacity() > KEEP_BUFFER {
+                            self.write_buf = BytesMut::new();
+                        }
+                        return Poll::Ready(Ok(Exchange::Flushed));
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => break,
+                }
+            }
+            match Pin::new(&mut self.stream).poll_write(cx, &self.write_buf) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.write_buf.advance(n);
+                    self.last_write = Some(std::time::Instant::now());
+                }
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => break,
+            }
+        }
+        let mut scratch = [0u8; 8 * 1024];
+        let mut chunk = tokio::io::ReadBuf::new(&mut scratch);
+        match Pin::new(&mut self.stream).poll_read(cx, &mut chunk) {
+            Poll::Ready(Ok(())) if chunk.filled().is_empty() => Poll::Ready(Ok(Exchange::Eof)),
+            Poll::Ready(Ok(())) => {
+                self.read_buf.extend_from_slice(chunk.filled());
+                Poll::Ready(Ok(Exchange::Input))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// When the client last took some of its replies.
+    pub fn last_write(&self) -> Option<std::time::Instant> {
+        self.last_write
     }
 
     /// The start of unparsed input, to recognise HTTP sent to this port.
@@ -440,6 +536,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         max_bulk_len: 1024,
         max_multibulk_len: 16,
+        unauthenticated: false,
     };
 
     fn decode_all(input: &[u8]) -> Result<Vec<Vec<Bytes>>, ProtocolError> {
@@ -522,6 +619,33 @@ mod tests {
             decode_all(&long),
             Err(protocol_error("too big inline request"))
         );
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let limits = Limits {
+            max_bulk_len: 1 << 20,
+            max_multibulk_len: 1 << 20,
+            unauthenticated: true,
+        };
+        let decode = |input: &[u8]| {
+            let mut buf = BytesMut::from(input);
+            RequestDecoder::default().decode(&mut buf, &limits)
+        };
+        assert_eq!(
+            decode(b"*11\r\n"),
+            Err(protocol_error("unauthenticated multibulk length"))
+        );
+        assert_eq!(
+            decode(b"*1\r\n$16385\r\n"),
+            Err(protocol_error("unauthenticated bulk length"))
+        );
+        // The absolute limit is checked first, as Redis does.
+        assert_eq!(
+            decode(b"*3000000\r\n"),
+            Err(protocol_error("invalid multibulk length"))
+        );
+        assert!(matches!(decode(b"*10\r\n$16384\r\n"), Ok(None)));
     }
 
     #[test]

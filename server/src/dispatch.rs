@@ -14,10 +14,16 @@ pub enum Route {
     Unknown,
 }
 
-pub fn route(name: &Bytes) -> Route {
+/// Routes `argv` (non-empty) by its command name. ACL is split: its
+/// replicated subcommands take the keyspace path, the others stay local.
+pub fn route(argv: &[Bytes]) -> Route {
+    let name = &argv[0];
     if let Some(spec) = cmd::lookup(name) {
         Route::Local(spec)
     } else if let Some(spec) = commands::lookup(name) {
+        if spec.name == "acl" && crate::auth::acl_cmd::is_local(argv) {
+            return Route::Local(&crate::auth::acl_cmd::ACL_LOCAL);
+        }
         Route::Keyspace(spec)
     } else {
         Route::Unknown

@@ -4,6 +4,7 @@
 //! The binary in `main.rs` only parses flags and calls [`Server`]; the test
 //! harness starts the same [`Server`] in-process.
 
+pub mod auth;
 pub mod certs;
 pub mod cmd;
 pub mod config;

@@ -15,17 +15,18 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use parking_lot::Mutex;
 use raftlimit_raft::commands::unknown_command;
 use raftlimit_raft::payload::Watch;
 use raftlimit_raft::Reply;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
+use crate::auth;
 use crate::cmd::Session;
-use crate::connection::{Connection, Limits};
+use crate::connection::{Connection, Exchange, Limits};
 use crate::dispatch::{route, Route};
 use crate::metrics::{COMMANDS_TOTAL, COMMAND_DURATION, COMMAND_ERRORS_TOTAL};
-use crate::session::TlsPeer;
+use crate::session::{ClientInfo, TlsPeer};
 use crate::shared::Shared;
 use crate::tls::TlsContext;
 
@@ -40,13 +41,10 @@ enum Pending {
     },
 }
 
-/// Serves plaintext RESP clients on `listener`.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     accept_loop(listener, shared, None).await
 }
 
-/// Serves RESP clients over TLS on `listener`. A connection whose handshake
-/// fails (plaintext, a rejected certificate, a timeout) is closed.
 pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, tls: Arc<TlsContext>) {
     accept_loop(listener, shared, Some(tls)).await
 }
@@ -66,39 +64,59 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc
             .stats
             .connections_received
             .fetch_add(1, Ordering::Relaxed);
-        let over_limit = shared.clients.len() >= shared.config.limits.maxclients;
-        if over_limit {
+        if shared.clients.len() >= shared.config.limits.maxclients {
             shared
                 .stats
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
+            match tls.clone() {
+                None => {
+                    tokio::spawn(reject(stream));
+                }
+                Some(tls) => {
+                    tokio::spawn(async move {
+                        if let Ok((stream, _)) = tls.accept_client(stream).await {
+                            reject(stream).await;
+                        }
+                    });
+                }
+            }
+            continue;
         }
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(addr);
+        // Registered before the next accept, so `maxclients` holds exactly.
+        let info = shared.clients.register(addr, local);
         let shared = shared.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            // The handshake runs on the connection's own task, so a slow
-            // client cannot hold up the accept loop.
-            match tls {
-                None if over_limit => reject(stream).await,
-                None => client_loop(stream, addr, local, shared, None).await,
-                Some(tls) => match tls.accept_client(stream).await {
-                    Ok((stream, _)) if over_limit => reject(stream).await,
-                    Ok((stream, peer)) => {
-                        client_loop(stream, addr, local, shared, Some(peer)).await
-                    }
-                    Err(err) => tracing::debug!(%addr, %err, "TLS handshake failed; closing"),
-                },
+        match tls.clone() {
+            None => {
+                tokio::spawn(serve_client(stream, info, shared, None));
             }
-        });
+            Some(tls) => {
+                // The handshake runs on the connection's own task, so a slow
+                // client cannot hold up the accept loop.
+                tokio::spawn(async move {
+                    match tls.accept_client(stream).await {
+                        Ok((stream, peer)) => serve_client(stream, info, shared, Some(peer)).await,
+                        Err(err) => {
+                            let id = info.lock().id;
+                            shared.clients.unregister(id);
+                            tracing::debug!(%addr, %err, "TLS handshake failed; closing");
+                        }
+                    }
+                });
+            }
+        }
     }
 }
 
-async fn reject<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
+async fn reject<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut conn = Connection::new(stream);
     conn.queue(&Reply::error("ERR max number of clients reached"));
-    let _ = conn.shutdown().await;
+    let _ = tokio::time::timeout(CLOSING_FLUSH, conn.flush()).await;
 }
 
 /// Times a command and counts it (and its error, if any) by name. Names come
@@ -109,9 +127,8 @@ fn observe(name: &'static str, started: Instant, reply: &Reply) {
     metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
     if let Some(code) = reply.error_code() {
         let code = match code {
-            "ERR" | "WRONGTYPE" | "CLUSTERDOWN" | "TRYAGAIN" | "NOPERM" | "NOAUTH" | "NOSCRIPT" => {
-                code
-            }
+            "ERR" | "WRONGTYPE" | "CLUSTERDOWN" | "TRYAGAIN" | "NOPERM" | "NOAUTH"
+            | "WRONGPASS" | "NOSCRIPT" => code,
             _ => "OTHER",
         };
         metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => name, "code" => code.to_owned())
@@ -119,9 +136,15 @@ fn observe(name: &'static str, started: Instant, reply: &Reply) {
     }
 }
 
-async fn drain<S>(conn: &mut Connection<S>, pending: &mut VecDeque<Pending>)
+/// Encodes the pending replies in order. Stops early, returning false, if
+/// the queued output passes `output_limit`.
+async fn drain<S>(
+    conn: &mut Connection<S>,
+    pending: &mut VecDeque<Pending>,
+    output_limit: usize,
+) -> bool
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     while let Some(item) = pending.pop_front() {
         let reply = match item {
@@ -129,89 +152,179 @@ where
             Pending::Waiting { reply, .. } => reply.await,
         };
         conn.queue(&reply);
+        if conn.queued_len() > output_limit {
+            return false;
+        }
     }
+    true
 }
 
 fn limits(shared: &Shared) -> Limits {
     Limits {
         max_bulk_len: shared.config.limits.proto_max_bulk_len,
         max_multibulk_len: shared.config.limits.max_multibulk_len,
+        unauthenticated: false,
     }
 }
 
-/// One client, over any stream (TCP or TLS): `tls` carries what the TLS
-/// handshake proved, if there was one.
-async fn client_loop<S>(
+/// Longest wait for a last reply (an error, a refusal) to go out before closing.
+const CLOSING_FLUSH: Duration = Duration::from_secs(5);
+
+/// Writes what is queued, waiting at most [`CLOSING_FLUSH`].
+async fn flush_and_close<S>(conn: &mut Connection<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    // A clean close (TLS close_notify), so the client sees the reply
+    // followed by the end of the stream rather than a truncation.
+    let _ = tokio::time::timeout(CLOSING_FLUSH, async {
+        conn.flush().await?;
+        conn.shutdown().await
+    })
+    .await;
+}
+
+/// Serves one client until it leaves, breaks the protocol, idles past
+/// `timeout`, or exceeds the output limit. `info` must already be registered
+/// in `shared.clients`; it is unregistered on return. Any stream works (TCP,
+/// TLS).
+pub async fn serve_client<S>(
     stream: S,
-    addr: SocketAddr,
-    local: SocketAddr,
+    info: Arc<Mutex<ClientInfo>>,
     shared: Arc<Shared>,
     tls: Option<TlsPeer>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let info = shared.clients.register(addr, local);
-    let id = info.lock().id;
+    let (id, addr) = {
+        let info = info.lock();
+        (info.id, info.addr)
+    };
     let mut session = match tls {
-        Some(peer) => Session::with_tls(info.clone(), peer),
-        None => Session::new(info.clone()),
+        Some(peer) => Session::with_tls(info, peer),
+        None => Session::new(info),
     };
     let mut conn = Connection::new(stream);
-    let limits = limits(&shared);
+    if auth::protected_mode_denies(&shared, addr.ip()) {
+        conn.queue(&Reply::error(auth::PROTECTED_MODE_DENIED));
+        flush_and_close(&mut conn).await;
+        shared.clients.unregister(id);
+        return;
+    }
+    auth::on_connect(&mut session, &shared);
+    // A client certificate that names a user (`auth_clients_user = "cn"`)
+    // authenticates the connection as that user, like Redis's
+    // `tls-auth-clients-user`.
+    if let Some(user) = session.cert_user.clone() {
+        if auth::authenticate_as(&mut session, &shared, &user).is_err() {
+            tracing::debug!(user = %user, "certificate names no enabled user; staying unauthenticated");
+        }
+    }
+    client_loop(&mut conn, &mut session, id, addr, &shared).await;
+    shared.clients.unregister(id);
+}
+
+/// The per-client loop: decode, check, run or submit, reply.
+async fn client_loop<S>(
+    conn: &mut Connection<S>,
+    session: &mut Session,
+    id: u64,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let base_limits = limits(shared);
     let idle = Duration::from_secs(shared.config.limits.timeout);
     let output_limit = shared.config.limits.output_buffer_limit;
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    // `timeout` counts from the last complete command (or reply taken by the
+    // client), not the last byte: a client trickling a command byte by byte
+    // is closed like an idle one.
+    let mut last_activity = Instant::now();
     'conn: loop {
         loop {
+            let limits = auth::decode_limits(session, shared, &base_limits);
             let argv = match conn.buffered_command(&limits) {
                 Ok(Some(argv)) => argv,
                 Ok(None) => break,
                 Err(err) => {
-                    drain(&mut conn, &mut pending).await;
-                    conn.queue(&Reply::error(format!("ERR {err}")));
-                    let _ = conn.flush().await;
+                    if drain(conn, &mut pending, output_limit).await {
+                        conn.queue(&Reply::error(format!("ERR {err}")));
+                        flush_and_close(conn).await;
+                    }
                     tracing::debug!(client = id, %err, "protocol error; closing");
-                    break 'conn;
+                    return;
                 }
             };
-            handle(&shared, &mut session, &mut conn, &mut pending, argv).await;
+            if auth::is_cross_protocol(&argv) {
+                // Dropped without a reply, as Redis does.
+                auth::warn_cross_protocol(shared, addr);
+                return;
+            }
+            last_activity = Instant::now();
+            handle(shared, session, conn, &mut pending, argv).await;
             if session.closing {
                 break;
             }
-            if pending.len() >= MAX_PENDING {
-                drain(&mut conn, &mut pending).await;
+            if pending.len() >= MAX_PENDING && !drain(conn, &mut pending, output_limit).await {
+                break 'conn;
             }
             if conn.queued_len() > output_limit {
-                tracing::warn!(client = id, "output buffer limit reached; closing");
                 break 'conn;
             }
         }
-        drain(&mut conn, &mut pending).await;
-        if conn.flush().await.is_err() {
+        if !drain(conn, &mut pending, output_limit).await {
             break;
         }
         if session.closing {
-            // A clean close (TLS close_notify), so the client sees the reply
-            // followed by the end of the stream rather than a truncation.
-            let _ = conn.shutdown().await;
-            break;
+            flush_and_close(conn).await;
+            return;
         }
-        let more = if idle.is_zero() {
-            conn.fill().await
-        } else {
-            match tokio::time::timeout(idle, conn.fill()).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::debug!(client = id, "idle timeout; closing");
-                    break;
+        // Write the replies; take more requests meanwhile if the client is
+        // not reading, and wait for the next one once all are written.
+        loop {
+            let activity = conn
+                .last_write()
+                .map_or(last_activity, |w| w.max(last_activity));
+            let io = async {
+                match conn.exchange().await? {
+                    Exchange::Flushed => Ok(if conn.fill().await? {
+                        Exchange::Input
+                    } else {
+                        Exchange::Eof
+                    }),
+                    other => Ok(other),
                 }
+            };
+            let result: std::io::Result<Exchange> = if idle.is_zero() {
+                io.await
+            } else {
+                match tokio::time::timeout_at((activity + idle).into(), io).await {
+                    Ok(result) => result,
+                    // Replies were taken meanwhile: not idle, wait again.
+                    Err(_) if conn.last_write().is_some_and(|w| w > activity) => continue,
+                    Err(_) => {
+                        tracing::debug!(client = id, "idle timeout; closing");
+                        return;
+                    }
+                }
+            };
+            match result {
+                Ok(Exchange::Input) => continue 'conn,
+                Ok(Exchange::Eof) => {
+                    // The client may half-close and still read its replies.
+                    flush_and_close(conn).await;
+                    return;
+                }
+                Ok(Exchange::Flushed) | Err(_) => return,
             }
-        };
-        if !matches!(more, Ok(true)) {
-            break;
         }
     }
-    shared.clients.unregister(id);
+    tracing::warn!(
+        client = id,
+        "Client id={id} addr={addr} scheduled to be closed ASAP for overcoming of output buffer limits."
+    );
 }
 
 async fn handle<S>(
@@ -221,14 +334,14 @@ async fn handle<S>(
     pending: &mut VecDeque<Pending>,
     argv: Vec<Bytes>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     shared
         .stats
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let route = route(&argv[0]);
+    let route = route(&argv);
     {
         let mut info = session.info.lock();
         info.last_active = started;
@@ -239,18 +352,53 @@ async fn handle<S>(
         };
     }
     let name = argv[0].to_ascii_lowercase();
-    if session.multi.is_some()
+    let in_multi = session.multi.is_some()
         && !matches!(
             &name[..],
             b"exec" | b"discard" | b"multi" | b"watch" | b"quit" | b"reset"
-        )
-    {
-        pending.push_back(Pending::Ready(queue_in_transaction(session, &route, argv)));
+        );
+    if let Some(reply) = admit(shared, session, &route, &argv) {
+        if in_multi {
+            // A command refused while queuing dooms the transaction.
+            session.multi_failed = true;
+        }
+        match &route {
+            Route::Local(spec) => observe(spec.name, started, &reply),
+            Route::Keyspace(spec) => observe(spec.name, started, &reply),
+            Route::Unknown => {
+                metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "unknown", "code" => "ERR")
+                    .increment(1);
+            }
+        }
+        pending.push_back(Pending::Ready(reply));
+        return;
+    }
+    if session.closing {
+        return;
+    }
+    if in_multi {
+        let argv = match (&route, auth::acl_cmd::prepare_write(argv)) {
+            (Route::Keyspace(_), Ok(argv)) => argv,
+            (Route::Keyspace(_), Err(reply)) => {
+                session.multi_failed = true;
+                pending.push_back(Pending::Ready(reply));
+                return;
+            }
+            (_, Ok(argv)) => argv,
+            (_, Err(reply)) => {
+                pending.push_back(Pending::Ready(reply));
+                return;
+            }
+        };
+        if let Some(queue) = session.multi.as_mut() {
+            queue.push(argv);
+        }
+        pending.push_back(Pending::Ready(Reply::status("QUEUED")));
         return;
     }
     match &name[..] {
         b"exec" => {
-            drain(conn, pending).await;
+            drain(conn, pending, usize::MAX).await;
             let reply = exec(shared, session).await;
             observe("exec", started, &reply);
             conn.protocol = session.protocol;
@@ -258,7 +406,7 @@ async fn handle<S>(
             return;
         }
         b"watch" => {
-            drain(conn, pending).await;
+            drain(conn, pending, usize::MAX).await;
             let reply = watch(shared, session, argv).await;
             observe("watch", started, &reply);
             pending.push_back(Pending::Ready(reply));
@@ -270,12 +418,8 @@ async fn handle<S>(
         Route::Local(spec) => {
             // Session commands (HELLO switches the protocol) must see every
             // earlier reply encoded first.
-            drain(conn, pending).await;
-            let reply = if raftlimit_raft::commands::arity_ok(spec.arity, argv.len()) {
-                (spec.run)(session, shared, &argv)
-            } else {
-                Reply::wrong_arity(spec.name)
-            };
+            drain(conn, pending, usize::MAX).await;
+            let reply = (spec.run)(session, shared, &argv);
             conn.protocol = session.protocol;
             observe(spec.name, started, &reply);
             pending.push_back(Pending::Ready(reply));
@@ -286,14 +430,20 @@ async fn handle<S>(
                 pending.push_back(Pending::Ready(moved));
                 return;
             }
-            if !spec.arity_ok(argv.len()) {
-                let reply = Reply::wrong_arity(spec.name);
-                observe(spec.name, started, &reply);
-                pending.push_back(Pending::Ready(reply));
-                return;
-            }
             let name = spec.name;
-            let is_write = spec.is_write();
+            let is_write = spec.writes(&argv);
+            let argv = if is_write {
+                match auth::acl_cmd::prepare_write(argv) {
+                    Ok(argv) => argv,
+                    Err(reply) => {
+                        observe(name, started, &reply);
+                        pending.push_back(Pending::Ready(reply));
+                        return;
+                    }
+                }
+            } else {
+                argv
+            };
             // Consecutive writes share entries and consecutive reads share a
             // read barrier, but a read must not run before an earlier write
             // of this connection, nor after a later one: alternation drains.
@@ -301,7 +451,7 @@ async fn handle<S>(
                 .iter()
                 .any(|p| matches!(p, Pending::Waiting { is_write: w, .. } if *w != is_write))
             {
-                drain(conn, pending).await;
+                drain(conn, pending, usize::MAX).await;
             }
             let future = if is_write {
                 shared.node.write(argv).boxed()
@@ -316,33 +466,38 @@ async fn handle<S>(
             .boxed();
             pending.push_back(Pending::Waiting { reply, is_write });
         }
-        Route::Unknown => {
-            metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "unknown", "code" => "ERR")
-                .increment(1);
-            pending.push_back(Pending::Ready(unknown_command(&argv)));
-        }
+        Route::Unknown => {}
     }
 }
 
-/// Queues a command inside MULTI, or rejects it (and dooms the transaction)
-/// if it is unknown or has the wrong number of arguments, as Redis does.
-fn queue_in_transaction(session: &mut Session, route: &Route, argv: Vec<Bytes>) -> Reply {
-    let rejection = match route {
-        Route::Unknown => Some(unknown_command(&argv)),
-        Route::Local(spec) if !raftlimit_raft::commands::arity_ok(spec.arity, argv.len()) => {
-            Some(Reply::wrong_arity(spec.name))
-        }
-        Route::Keyspace(spec) if !spec.arity_ok(argv.len()) => Some(Reply::wrong_arity(spec.name)),
-        _ => None,
+/// The checks before a command runs, in Redis's order: it exists, has the
+/// right arity, the client is authenticated (NOAUTH), and its user may run
+/// it on these keys (NOPERM). Returns the refusal, if any. A client whose
+/// user was deleted is marked for closing.
+fn admit(shared: &Shared, session: &mut Session, route: &Route, argv: &[Bytes]) -> Option<Reply> {
+    let arity = match route {
+        Route::Local(spec) => spec.arity,
+        Route::Keyspace(spec) => spec.arity,
+        Route::Unknown => return Some(unknown_command(argv)),
     };
-    if let Some(reply) = rejection {
-        session.multi_failed = true;
-        return reply;
+    let checked = auth::Checked::of(route)?;
+    if !raftlimit_raft::commands::arity_ok(arity, argv.len()) {
+        return Some(Reply::wrong_arity(checked.name));
     }
-    if let Some(queue) = session.multi.as_mut() {
-        queue.push(argv);
+    if checked.name == "acl" {
+        if let Some(reply) = auth::acl_cmd::precheck(argv) {
+            return Some(reply);
+        }
     }
-    Reply::status("QUEUED")
+    match auth::check(session, shared, argv, &checked) {
+        auth::Verdict::Allow => None,
+        auth::Verdict::Deny(reply) => Some(reply),
+        auth::Verdict::Close => {
+            tracing::debug!("the connection's user was deleted; closing");
+            session.closing = true;
+            None
+        }
+    }
 }
 
 /// EXEC: the queued keyspace commands go to the log as one transaction,
@@ -358,7 +513,7 @@ async fn exec(shared: &Arc<Shared>, session: &mut Session) -> Reply {
     let mut keyspace_commands = Vec::new();
     let mut slots = Vec::with_capacity(queued.len());
     for argv in queued {
-        match route(&argv[0]) {
+        match route(&argv) {
             Route::Local(spec) => slots.push(Some((spec, argv))),
             _ => {
                 slots.push(None);

@@ -27,6 +27,8 @@ pub struct Shared {
     pub started: Instant,
     /// Random per process, as Redis's `run_id`.
     pub run_id: String,
+    /// ACL LOG and the cross-protocol warning's rate limit.
+    pub security: crate::auth::Security,
 }
 
 impl Shared {
@@ -41,6 +43,7 @@ impl Shared {
             stats: Stats::default(),
             started: Instant::now(),
             run_id,
+            security: Default::default(),
         }
     }
 }

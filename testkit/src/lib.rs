@@ -44,7 +44,9 @@ pub struct ClusterOptions {
     pub snapshot_every: u64,
     pub no_leader_timeout_ms: u64,
     pub request_timeout_ms: u64,
-    /// Extra TOML appended to every node's config (e.g. `[policies.api]`).
+    /// Extra TOML added to every node's config (e.g. `[policies.api]`, or
+    /// top-level settings such as `requirepass = "…"`: it is placed before
+    /// the harness's own `[raft]` table).
     pub extra_toml: String,
     /// Encryption at rest: `Some(id)` gives every node its own freshly
     /// generated key with this id, in a key file ([`TestCluster::key_file`]).
@@ -196,13 +198,13 @@ impl TestCluster {
         let mut nodes = Vec::new();
         for (i, (resp, http, raft)) in addrs.into_iter().enumerate() {
             let mut text = format!(
-                "node_id = {}\ndata_dir = {:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n[raft]\nsnapshot_every = {}\nno_leader_timeout_ms = {}\nrequest_timeout_ms = {}\n{}\n",
+                "node_id = {}\ndata_dir = {:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n{}\n[raft]\nsnapshot_every = {}\nno_leader_timeout_ms = {}\nrequest_timeout_ms = {}\n",
                 i + 1,
                 dir.path().join(format!("node{}", i + 1)),
+                options.extra_toml,
                 options.snapshot_every,
                 options.no_leader_timeout_ms,
                 options.request_timeout_ms,
-                options.extra_toml,
             );
             if let Some(key_id) = options.encryption {
                 // Outside the data directory, as an operator would keep it.
@@ -313,6 +315,26 @@ impl TestCluster {
     /// A synchronous Redis connection to `node`.
     pub fn client(&self, node: usize) -> Result<redis::Connection> {
         let client = redis::Client::open(format!("redis://{}/", self.resp_addr(node)))?;
+        let conn = client.get_connection_with_timeout(Duration::from_secs(5))?;
+        conn.set_read_timeout(Some(Duration::from_secs(15)))?;
+        Ok(conn)
+    }
+
+    /// A synchronous Redis connection to `node`, authenticated as `user`
+    /// (the client sends `AUTH user password` on connect).
+    pub fn client_as(&self, node: usize, user: &str, password: &str) -> Result<redis::Connection> {
+        let info = redis::ConnectionInfo {
+            addr: redis::ConnectionAddr::Tcp(
+                self.resp_addr(node).ip().to_string(),
+                self.resp_addr(node).port(),
+            ),
+            redis: redis::RedisConnectionInfo {
+                username: Some(user.to_owned()),
+                password: Some(password.to_owned()),
+                ..Default::default()
+            },
+        };
+        let client = redis::Client::open(info)?;
         let conn = client.get_connection_with_timeout(Duration::from_secs(5))?;
         conn.set_read_timeout(Some(Duration::from_secs(15)))?;
         Ok(conn)

@@ -422,6 +422,7 @@ mod tests {
             last_stamp_ns: 1,
             keyspace: &state.data.keyspace,
             policies: &state.data.policies,
+            versions: state.data.keyspace.versions(),
             dedup: &state.dedup,
             acl: state.data.acl.overrides(),
         })

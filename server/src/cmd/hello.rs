@@ -1,10 +1,12 @@
-//! HELLO (protocol switch and handshake) and AUTH.
+//! HELLO (protocol switch and handshake) and AUTH. Credentials are checked
+//! by `crate::auth`; their arguments are never logged.
 
 use bytes::Bytes;
 use raftlimit_raft::commands::args::{is, parse_i64};
 use raftlimit_raft::Reply;
 
 use super::Session;
+use crate::auth;
 use crate::connection::Protocol;
 use crate::shared::Shared;
 
@@ -25,12 +27,10 @@ pub fn hello(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
         i = 2;
     }
     let mut name = None;
+    let mut credentials = None;
     while i < argv.len() {
         if is(&argv[i], "AUTH") && i + 2 < argv.len() {
-            let reply = authenticate(shared, &argv[i + 1], &argv[i + 2]);
-            if reply.is_error() {
-                return reply;
-            }
+            credentials = Some((&argv[i + 1], &argv[i + 2]));
             i += 3;
         } else if is(&argv[i], "SETNAME") && i + 1 < argv.len() {
             name = Some(argv[i + 1].clone());
@@ -41,6 +41,14 @@ pub fn hello(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
                 String::from_utf8_lossy(&argv[i])
             ));
         }
+    }
+    if let Some((user, password)) = credentials {
+        if let Err(err) = auth::authenticate(session, shared, user, password, &argv[0]) {
+            return err;
+        }
+    }
+    if auth::auth_required(session, shared) {
+        return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = name {
         if let Err(err) = super::client::set_name(session, &name) {
@@ -72,22 +80,20 @@ pub fn hello(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
     ])
 }
 
-/// Checks credentials. With no password configured the default user needs
-/// none, as in Redis.
-fn authenticate(_shared: &Shared, user: &[u8], _password: &[u8]) -> Reply {
-    if user == b"default" {
-        Reply::Ok
-    } else {
-        Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
-    }
-}
-
-pub fn auth(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
-    match argv.len() {
-        2 => Reply::error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ),
-        3 => authenticate(shared, &argv[1], &argv[2]),
-        _ => Reply::syntax_error(),
+/// `AUTH password` (the default user) or `AUTH user password`.
+pub fn auth(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
+    let result = match argv.len() {
+        2 if auth::default_nopass(session, shared) => {
+            return Reply::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            )
+        }
+        2 => auth::authenticate(session, shared, b"default", &argv[1], &argv[0]),
+        3 => auth::authenticate(session, shared, &argv[1], &argv[2], &argv[0]),
+        _ => return Reply::syntax_error(),
+    };
+    match result {
+        Ok(()) => Reply::Ok,
+        Err(err) => err,
     }
 }

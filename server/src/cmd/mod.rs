@@ -47,6 +47,8 @@ pub struct Session {
     /// The user authenticated by the client certificate, if any; the
     /// connection starts as this user (also in `ClientInfo::user`).
     pub cert_user: Option<String>,
+    /// Who the connection is (see `crate::auth`).
+    pub auth: crate::auth::AuthState,
 }
 
 impl Session {
@@ -60,6 +62,7 @@ impl Session {
             watch: None,
             tls: None,
             cert_user: None,
+            auth: Default::default(),
         }
     }
 
@@ -99,6 +102,15 @@ const ADMIN: &[&str] = &["admin", "slow", "dangerous"];
 const TXN: &[&str] = &["fast", "transaction"];
 const FLAGS_FAST: &[&str] = &["fast", "loading", "stale"];
 const FLAGS_SLOW: &[&str] = &["loading", "stale"];
+/// Commands a client may run before it authenticates.
+const FLAGS_NO_AUTH: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
 
 static LOCAL: &[LocalSpec] = &[
     LocalSpec {
@@ -118,14 +130,14 @@ static LOCAL: &[LocalSpec] = &[
     LocalSpec {
         name: "hello",
         arity: -1,
-        flags: FLAGS_FAST,
+        flags: FLAGS_NO_AUTH,
         categories: CONN,
         run: hello::hello,
     },
     LocalSpec {
         name: "auth",
         arity: -2,
-        flags: FLAGS_FAST,
+        flags: FLAGS_NO_AUTH,
         categories: CONN,
         run: hello::auth,
     },
@@ -139,14 +151,14 @@ static LOCAL: &[LocalSpec] = &[
     LocalSpec {
         name: "quit",
         arity: -1,
-        flags: FLAGS_FAST,
+        flags: FLAGS_NO_AUTH,
         categories: CONN,
         run: quit::quit,
     },
     LocalSpec {
         name: "reset",
         arity: 1,
-        flags: FLAGS_FAST,
+        flags: FLAGS_NO_AUTH,
         categories: CONN,
         run: quit::reset,
     },

@@ -12,14 +12,18 @@ pub fn quit(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
     Reply::Ok
 }
 
-/// Returns the connection to its initial state: RESP2, no name.
-pub fn reset(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
+/// Returns the connection to its initial state: RESP2, no name, the
+/// default user (authenticated only if it needs no password).
+pub fn reset(session: &mut Session, shared: &Shared, _argv: &[Bytes]) -> Reply {
     session.protocol = Protocol::Resp2;
     session.multi = None;
     session.multi_failed = false;
     session.watch = None;
-    let mut info = session.info.lock();
-    info.name = None;
-    info.protocol = Protocol::Resp2;
+    {
+        let mut info = session.info.lock();
+        info.name = None;
+        info.protocol = Protocol::Resp2;
+    }
+    crate::auth::reset(session, shared);
     Reply::status("RESET")
 }
