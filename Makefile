@@ -3,10 +3,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help cluster test test-rust test-compat lint bench build certs
+.PHONY: help cluster cluster-secure test test-rust test-compat lint bench build certs
 
 help:
 	@echo "make cluster   start a local 3-node cluster (RESP 7001-7003, HTTP 9001-9003)"
+	@echo "make cluster-secure  the same with TLS, mTLS, AUTH and encryption at rest"
 	@echo "make test      run every test"
 	@echo "make bench     benchmark against redis-server side by side"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
@@ -17,6 +18,9 @@ build:
 
 cluster:
 	@bash scripts/cluster.sh
+
+cluster-secure:
+	@bash scripts/cluster.sh --secure
 
 test: test-rust test-compat
 
