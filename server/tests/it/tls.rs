@@ -239,6 +239,64 @@ fn plaintext_on_the_tls_port_gets_a_closed_connection() {
     assert_eq!(pong.as_deref(), Ok("+PONG\r\n"));
 }
 
+/// A ClientHello offering only `version` (no supported_versions extension),
+/// otherwise acceptable to the server at TLS 1.2: ECDHE suites, x25519, and
+/// signature schemes for both RSA and ECDSA certificates.
+fn legacy_client_hello(version: [u8; 2]) -> Vec<u8> {
+    let mut body = version.to_vec();
+    body.extend_from_slice(&[0x5a; 32]); // random
+    body.push(0); // no session id
+    body.extend_from_slice(&[0, 8, 0xc0, 0x2b, 0xc0, 0x2f, 0xc0, 0x09, 0xc0, 0x13]);
+    body.extend_from_slice(&[1, 0]); // null compression
+    let extensions: &[u8] = &[
+        0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d, // supported_groups: x25519
+        0x00, 0x0b, 0x00, 0x02, 0x01, 0x00, // ec_point_formats: uncompressed
+        0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04,
+        0x01, // signature_algorithms
+        0x00, 0x17, 0x00, 0x00, // extended_master_secret
+    ];
+    body.extend_from_slice(&[0, extensions.len() as u8]);
+    body.extend_from_slice(extensions);
+    let mut handshake = vec![1, 0, 0, body.len() as u8];
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 3, 1, 0, handshake.len() as u8];
+    record.extend_from_slice(&handshake);
+    record
+}
+
+/// The first record the TLS port answers `hello` with.
+fn first_record(cluster: &TestCluster, hello: &[u8]) -> Vec<u8> {
+    let mut stream = std::net::TcpStream::connect(cluster.tls_addr(0).unwrap()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(hello).unwrap();
+    let mut out = vec![0; 7];
+    let read = stream.read(&mut out).unwrap();
+    out.truncate(read);
+    out
+}
+
+#[test]
+fn tls_1_0_and_1_1_are_refused() {
+    let cluster = shared_tls_cluster();
+    for (name, version) in [("TLS 1.0", [3, 1]), ("TLS 1.1", [3, 2])] {
+        let out = first_record(cluster, &legacy_client_hello(version));
+        eprintln!("{name} ClientHello -> {out:02x?}");
+        // A fatal protocol_version alert (70), never a ServerHello.
+        assert!(
+            out.len() == 7 && out[0] == 0x15 && out[5] == 2 && out[6] == 70,
+            "{name}: {out:02x?}"
+        );
+    }
+    // Control: the same hello at TLS 1.2 gets a ServerHello, so the refusals
+    // are about the version alone.
+    let out = first_record(cluster, &legacy_client_hello([3, 3]));
+    eprintln!("TLS 1.2 ClientHello -> {out:02x?}");
+    assert_eq!(out.first(), Some(&0x16), "{out:02x?}");
+    assert_eq!(out.get(5), Some(&2), "a ServerHello: {out:02x?}");
+}
+
 #[test]
 fn clients_without_a_certificate_or_from_another_ca_are_refused() {
     let cluster = shared_tls_cluster();
