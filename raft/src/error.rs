@@ -5,6 +5,7 @@
 /// Redis error replies ([`crate::Reply::Error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[cfg(feature = "storage")]
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
     #[error("cannot decode {what}: {source}")]
@@ -27,6 +28,9 @@ pub enum Error {
     Raft(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The Lua interpreter could not be set up.
+    #[error("scripting: {0}")]
+    Script(String),
     #[error("peer {0} is unreachable: {1}")]
     Unreachable(u64, String),
     /// The encryption keys are malformed or inconsistent (never shows key material).

@@ -9,15 +9,20 @@
 pub mod acl;
 pub mod commands;
 pub mod error;
+pub mod fuzz;
 pub mod keyspace;
 pub mod network;
+#[cfg(feature = "storage")]
 pub mod node;
 pub mod payload;
 pub mod reply;
+#[cfg(feature = "storage")]
+pub mod script;
 pub mod storage;
 pub mod types;
 
 pub use error::Error;
+#[cfg(feature = "storage")]
 pub use node::{NodeConfig, NodeStatus, RaftNode};
 pub use payload::RequestId;
 pub use reply::Reply;

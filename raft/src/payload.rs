@@ -39,6 +39,10 @@ pub enum WriteOp {
         watch: Option<Watch>,
         commands: Vec<Vec<Bytes>>,
     },
+    /// EVAL and its kin on behalf of an ACL user, whose permissions apply
+    /// to every command the script issues. The leader's script executor
+    /// serves it; it never reaches the log.
+    Script { user: String, argv: Vec<Bytes> },
 }
 
 /// Keys a transaction depends on, and the applied log index at which the
@@ -58,6 +62,68 @@ pub enum Proposal {
     /// leader proposes it periodically; which keys go is decided from the
     /// replicated state and stamp, so replicas stay identical.
     Sweep { max_keys: u32 },
+    /// What the leader's script executor ran in one round: the scripts'
+    /// effects, not the scripts. Its reply is an array with one reply per
+    /// run (see [`ScriptRound`]).
+    Scripts(ScriptRound),
+}
+
+/// Scripts that ran once, on the leader, against the state at `base_index`,
+/// replicated as the write commands they issued.
+///
+/// Applying a round replays each run's effects at the round's own time with
+/// the op indexes the leader used, so every replica reproduces exactly what
+/// the script saw and did. A run whose premises no longer hold — a key it
+/// read changed after `base_index`, or expired between the round's time and
+/// the apply time — is not applied and answers [`SCRIPT_CONFLICT`]; neither
+/// is any later run of the round, since it may have read that run's writes.
+/// The executor runs those again in a later round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptRound {
+    /// The applied log index the runs read their keys at.
+    pub base_index: u64,
+    /// The round's time (Unix nanoseconds): what `TIME` answered inside the
+    /// scripts, and the time their effects are applied at.
+    pub at_ns: u64,
+    /// Script bodies to add to the replicated script cache (EVAL and
+    /// SCRIPT LOAD), so EVALSHA works on every node and after failover.
+    pub loads: Vec<Bytes>,
+    pub runs: Vec<ScriptRun>,
+}
+
+/// One script execution inside a [`ScriptRound`].
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptRun {
+    /// The client's request id, so a retried EVAL is answered, not rerun.
+    pub id: RequestId,
+    /// Keys this run read from the applied state (not from earlier runs).
+    pub reads: Vec<Bytes>,
+    /// The write commands the script issued, each with the op index it ran
+    /// with on the leader (commands such as SPOP derive their choice from it).
+    pub effects: Vec<(u32, Vec<Bytes>)>,
+    /// What the script returned on the leader.
+    pub reply: Reply,
+}
+
+/// The reply of a [`ScriptRun`] that was not applied because its premises
+/// changed. It never reaches a client: the executor runs the script again.
+pub const SCRIPT_CONFLICT: &str = "SCRIPTCONFLICT the keys this script read changed";
+
+impl std::fmt::Debug for ScriptRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptRun")
+            .field("id", &self.id)
+            .field("reads", &self.reads.len())
+            .field(
+                "effects",
+                &self
+                    .effects
+                    .iter()
+                    .map(|(_, argv)| LoggedArgv(argv))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for WriteOp {
@@ -75,6 +141,11 @@ impl std::fmt::Debug for WriteOp {
                         .collect::<Vec<_>>(),
                 )
                 .finish(),
+            WriteOp::Script { user, argv } => f
+                .debug_struct("Script")
+                .field("user", user)
+                .field("argv", &LoggedArgv(argv))
+                .finish(),
         }
     }
 }
@@ -87,6 +158,7 @@ impl WriteOp {
         match self {
             WriteOp::Command(argv) => is_acl(argv),
             WriteOp::Transaction { commands, .. } => commands.iter().any(is_acl),
+            WriteOp::Script { .. } => false,
         }
     }
 }

@@ -453,7 +453,12 @@ async fn handle<S>(
             {
                 drain(conn, pending, usize::MAX).await;
             }
-            let future = if is_write {
+            let future = if matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
+                // The script's own commands are checked against this user
+                // on the leader.
+                let user = session.info.lock().user.clone();
+                shared.node.eval(user, argv).boxed()
+            } else if is_write {
                 shared.node.write(argv).boxed()
             } else {
                 shared.node.read(argv).boxed()

@@ -15,8 +15,10 @@ mod keys;
 pub mod limiter;
 mod lists;
 mod object;
+mod scripting;
 mod server;
 mod sets;
+mod streams;
 mod strings;
 mod table;
 mod zsets;
@@ -38,6 +40,8 @@ pub struct Dataset {
     pub policies: BTreeMap<String, limiter::Policy>,
     /// ACL users: the configured ones plus replicated changes.
     pub acl: AclTable,
+    /// The script cache (SCRIPT LOAD and EVAL), by lower-case SHA-1 hex.
+    pub scripts: BTreeMap<String, Bytes>,
 }
 
 /// What a read command sees.
@@ -120,17 +124,19 @@ impl Spec {
     }
 
     /// The keys an invocation accesses, for ACL key permissions: the table's
-    /// key positions, or for RL.MCHECK `argv[2..2+numkeys]`.
+    /// key positions, or the keys counted by RL.MCHECK's and EVAL's numkeys.
     pub fn acl_keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
-        if self.name == "rl.mcheck" {
-            let numkeys = argv
-                .get(1)
-                .and_then(|n| args::parse_i64(n))
-                .filter(|&n| n > 0)
-                .map_or(0, |n| n as usize);
-            return argv.iter().skip(2).take(numkeys).collect();
-        }
-        self.keys(argv)
+        let numkeys_at = match self.name {
+            "rl.mcheck" => 1,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => 2,
+            _ => return self.keys(argv),
+        };
+        let numkeys = argv
+            .get(numkeys_at)
+            .and_then(|n| args::parse_i64(n))
+            .filter(|&n| n > 0)
+            .map_or(0, |n| n as usize);
+        argv.iter().skip(numkeys_at + 1).take(numkeys).collect()
     }
 
     /// Whether an invocation reads the values of its keys and whether it

@@ -4,7 +4,7 @@
 //! OBJECT ENCODING names the representation raftlimit really uses: strings
 //! say `int` or `raw` as Redis would (there is no `embstr`: every string is
 //! one reference-counted byte buffer), lists say `deque` (a ring buffer) and
-//! hashes, sets and sorted sets say `btree` (ordered B-trees, so replies and
+//! hashes, sets, sorted sets and streams say `btree` (ordered B-trees, so replies and
 //! snapshots are identical on every replica).
 
 use std::mem::size_of;
@@ -41,7 +41,9 @@ pub fn encoding(value: &Value) -> &'static str {
         Value::Str(data) if parse_i64(data).is_some() => "int",
         Value::Str(_) => "raw",
         Value::List(_) => "deque",
-        Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::Leases(_) => "btree",
+        Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) | Value::Leases(_) => {
+            "btree"
+        }
         Value::Limiter(_) => "struct",
     }
 }

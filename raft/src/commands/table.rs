@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{
-    acl, expire, hashes, keys, limiter, lists, object, server, sets, strings, zsets, Handler, Spec,
+    acl, expire, hashes, keys, limiter, lists, object, scripting, server, sets, streams, strings,
+    zsets, Handler, Spec,
 };
 
 const W: &[&str] = &["write", "denyoom"];
@@ -36,6 +37,10 @@ const ZSET_WF: &[&str] = &["write", "sortedset", "fast"];
 const ZSET_WS: &[&str] = &["write", "sortedset", "slow"];
 const ZSET_RF: &[&str] = &["read", "sortedset", "fast"];
 const ZSET_RS: &[&str] = &["read", "sortedset", "slow"];
+const STREAM_WF: &[&str] = &["write", "stream", "fast"];
+const STREAM_WS: &[&str] = &["write", "stream", "slow"];
+const STREAM_RF: &[&str] = &["read", "stream", "fast"];
+const STREAM_RS: &[&str] = &["read", "stream", "slow"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $cats:expr, $handler:expr) => {
@@ -53,6 +58,23 @@ macro_rules! spec {
 }
 
 use Handler::{Read as Rd, Write as Wr};
+
+const EVAL: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "may_replicate",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const EVAL_RO: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const SCRIPTING: &[&str] = &["slow", "scripting"];
 
 const LIM_W: &[&str] = &["limiter", "write", "fast"];
 const LIM_R: &[&str] = &["limiter", "read", "fast"];
@@ -224,6 +246,31 @@ static SPECS: &[Spec] = &[
     spec!("zpopmin", -2, WN, 1, 1, 1, ZSET_WF, Wr(zsets::zpopmin)),
     spec!("zpopmax", -2, WN, 1, 1, 1, ZSET_WF, Wr(zsets::zpopmax)),
     spec!("zscan", -3, R, 1, 1, 1, ZSET_RS, Rd(zsets::zscan)),
+    // streams (no consumer groups)
+    spec!("xadd", -5, W, 1, 1, 1, STREAM_WF, Wr(streams::xadd)),
+    spec!("xlen", 2, RF, 1, 1, 1, STREAM_RF, Rd(streams::xlen)),
+    spec!("xrange", -4, R, 1, 1, 1, STREAM_RS, Rd(streams::xrange)),
+    spec!(
+        "xrevrange",
+        -4,
+        R,
+        1,
+        1,
+        1,
+        STREAM_RS,
+        Rd(streams::xrevrange)
+    ),
+    spec!("xdel", -3, WN, 1, 1, 1, STREAM_WF, Wr(streams::xdel)),
+    spec!(
+        "xtrim",
+        -4,
+        &["write"],
+        1,
+        1,
+        1,
+        STREAM_WS,
+        Wr(streams::xtrim)
+    ),
     // introspection: Redis containers whose subcommands take the key second
     spec!(
         "object",
@@ -281,6 +328,61 @@ static SPECS: &[Spec] = &[
         1,
         LIM_W,
         Wr(limiter::cl_throttle)
+    ),
+    // scripting: the node hands EVAL & co. to the leader's script executor
+    spec!(
+        "eval",
+        -3,
+        EVAL,
+        0,
+        0,
+        0,
+        SCRIPTING,
+        Wr(scripting::eval_in_transaction)
+    ),
+    spec!(
+        "evalsha",
+        -3,
+        EVAL,
+        0,
+        0,
+        0,
+        SCRIPTING,
+        Wr(scripting::eval_in_transaction)
+    ),
+    spec!(
+        "eval_ro",
+        -3,
+        EVAL_RO,
+        0,
+        0,
+        0,
+        SCRIPTING,
+        Wr(scripting::eval_in_transaction)
+    ),
+    spec!(
+        "evalsha_ro",
+        -3,
+        EVAL_RO,
+        0,
+        0,
+        0,
+        SCRIPTING,
+        Wr(scripting::eval_in_transaction)
+    ),
+    spec!(
+        "script",
+        -2,
+        &["noscript"],
+        0,
+        0,
+        0,
+        SCRIPTING,
+        Handler::Split {
+            read: scripting::script_read,
+            write: scripting::script_write,
+            writes: scripting::script_writes,
+        }
     ),
     // transactions: WATCH observes through the read path
     spec!(

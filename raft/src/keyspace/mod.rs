@@ -2,6 +2,7 @@
 //! expiry times, plus an expiry index for deterministic sweeping.
 
 mod glob;
+mod stream;
 mod value;
 mod zset;
 
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use glob::glob_match;
+pub use stream::{Stream, StreamId};
 pub use value::{Aggregate, Hash, List, Set, Value};
 pub use zset::{Score, ScoreBound, ZSet};
 

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use raftlimit_limiter::{LeaseSet, LimiterState};
 use serde::{Deserialize, Serialize};
 
+use super::stream::Stream;
 use super::zset::ZSet;
 
 /// A list: elements from head (index 0) to tail.
@@ -35,6 +36,7 @@ pub enum Value {
     Hash(Hash),
     Set(Set),
     ZSet(ZSet),
+    Stream(Stream),
 }
 
 /// A B-tree slot costs its key and value plus the unused share of its node;
@@ -54,6 +56,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -75,6 +78,7 @@ impl Value {
                 .map(|member| btree_slot::<Bytes>() + member.len())
                 .sum(),
             Value::ZSet(zset) => zset.heap_size(),
+            Value::Stream(stream) => stream.heap_size(),
         }
     }
 }
@@ -121,6 +125,7 @@ aggregate!(List, List);
 aggregate!(Hash, Hash);
 aggregate!(Set, Set);
 aggregate!(ZSet, ZSet);
+aggregate!(Stream, Stream);
 
 #[cfg(test)]
 mod tests {
@@ -144,6 +149,11 @@ mod tests {
         if let Some(score) = crate::keyspace::Score::new(2.5) {
             zset.insert(Bytes::from_static(b"m"), score);
         }
+        let mut stream = Stream::default();
+        stream.append(
+            crate::keyspace::StreamId { ms: 5, seq: 1 },
+            vec![Bytes::from_static(b"f"), Bytes::from_static(b"v")],
+        );
         let values = vec![
             Value::Str(Bytes::from_static(b"s")),
             Value::List(
@@ -158,6 +168,7 @@ mod tests {
             ),
             Value::Set([Bytes::from_static(b"x")].into_iter().collect()),
             Value::ZSet(zset),
+            Value::Stream(stream),
         ];
         let bytes = postcard::to_stdvec(&values).unwrap_or_default();
         let back: Vec<Value> = postcard::from_bytes(&bytes).unwrap_or_default();

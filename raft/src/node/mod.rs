@@ -5,6 +5,7 @@
 mod config;
 mod proposer;
 mod read_barrier;
+mod script_executor;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -18,7 +19,7 @@ use futures::FutureExt;
 use openraft::{ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -26,6 +27,7 @@ pub use config::NodeConfig;
 pub use proposer::wall_clock_ns;
 use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
+use script_executor::ScriptExecutor;
 
 use crate::commands::{execute_read, ReadCtx};
 use crate::error::{Error, Result};
@@ -74,6 +76,7 @@ pub struct RaftNode {
     store: Arc<Store>,
     proposer: Proposer,
     barrier: ReadBarrier,
+    scripts: ScriptExecutor,
     peer_ctx: PeerContext,
     /// Connections used to forward client commands, one per peer.
     forwarders: Mutex<HashMap<NodeId, Arc<PeerClient>>>,
@@ -148,6 +151,7 @@ impl RaftNode {
 
         let proposer = Proposer::spawn(raft.clone(), state.clone(), config.max_batch);
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
+        let scripts = ScriptExecutor::spawn(state.clone(), proposer.clone(), barrier.clone())?;
         let node = Arc::new(RaftNode {
             metrics: raft.metrics(),
             raft,
@@ -157,6 +161,7 @@ impl RaftNode {
             store,
             proposer,
             barrier,
+            scripts,
             peer_ctx,
             forwarders: Mutex::new(HashMap::new()),
             origin: rand::random(),
@@ -301,15 +306,24 @@ impl RaftNode {
         Some(client)
     }
 
+    /// Hands a write to this node, the leader: scripts to the script
+    /// executor, everything else to the log.
+    fn submit_here(&self, id: RequestId, op: WriteOp) -> oneshot::Receiver<ClientOutcome> {
+        match crate::script::runs_on_executor(&op) {
+            Some((user, argv)) => self
+                .scripts
+                .submit(id, user.map(str::to_owned), argv.to_vec()),
+            None => self.proposer.submit(Proposal::Client { id, op }),
+        }
+    }
+
     /// Starts one attempt at a write. The submission happens before this
     /// returns, so calls made in order are proposed in order.
     fn start_write(&self, id: RequestId, op: &WriteOp) -> BoxFuture<'static, Attempt> {
         let leader = self.effective_leader();
         match leader {
             Some(leader) if leader == self.config.id => {
-                let rx = self
-                    .proposer
-                    .submit(Proposal::Client { id, op: op.clone() });
+                let rx = self.submit_here(id, op.clone());
                 async move {
                     match rx.await {
                         Ok(ClientOutcome::Reply(reply)) => Attempt::Done(reply),
@@ -367,6 +381,16 @@ impl RaftNode {
         argv: Vec<Bytes>,
     ) -> impl Future<Output = Reply> + Send + 'static {
         self.submit(WriteOp::Command(argv))
+    }
+
+    /// Runs a script command (EVAL, EVALSHA, …) on the leader as `user`,
+    /// whose ACL permissions every command of the script must pass.
+    pub fn eval(
+        self: &Arc<Self>,
+        user: String,
+        argv: Vec<Bytes>,
+    ) -> impl Future<Output = Reply> + Send + 'static {
+        self.submit(WriteOp::Script { user, argv })
     }
 
     /// Executes a transaction (MULTI/EXEC) atomically through the log.
@@ -587,7 +611,7 @@ impl RpcHandler for RaftNode {
         if leader != Some(self.config.id) {
             return async move { ClientOutcome::NotLeader { leader } }.boxed();
         }
-        let rx = self.proposer.submit(Proposal::Client { id, op });
+        let rx = self.submit_here(id, op);
         async move {
             rx.await
                 .unwrap_or_else(|_| ClientOutcome::Unknown("proposer stopped".into()))

@@ -29,7 +29,7 @@ use crate::commands::args::{is, parse_i64};
 use crate::network::ClientOutcome;
 use crate::payload::{Proposal, RequestId, ScriptRound, ScriptRun, SCRIPT_CONFLICT};
 use crate::reply::Reply;
-use crate::script::{Engine, Overlay, RunHost};
+use crate::script::{Engine, Overlay, RunHost, KILLED};
 use crate::storage::AppliedState;
 
 /// Scripts taken into one round at most.
@@ -45,6 +45,8 @@ pub const BUSY_AFTER: Duration = Duration::from_secs(5);
 
 struct Job {
     id: RequestId,
+    /// The ACL user the script runs as; `None` is unrestricted.
+    user: Option<String>,
     argv: Vec<Bytes>,
     reply: oneshot::Sender<ClientOutcome>,
     attempts: u32,
@@ -110,7 +112,12 @@ impl ScriptExecutor {
 
     /// Queues a script command (see [`crate::script::runs_on_executor`]).
     /// SCRIPT KILL and the BUSY refusal are answered at once.
-    pub fn submit(&self, id: RequestId, argv: Vec<Bytes>) -> oneshot::Receiver<ClientOutcome> {
+    pub fn submit(
+        &self,
+        id: RequestId,
+        user: Option<String>,
+        argv: Vec<Bytes>,
+    ) -> oneshot::Receiver<ClientOutcome> {
         let (reply, rx) = oneshot::channel();
         let running = *self.running_since.lock();
         let immediate = if is_kill(&argv) {
@@ -135,6 +142,7 @@ impl ScriptExecutor {
             None => {
                 let job = Job {
                     id,
+                    user,
                     argv,
                     reply,
                     attempts: 0,
@@ -262,7 +270,10 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
     let mut loads: Vec<Bytes> = Vec::new();
     let mut runs: Vec<ScriptRun> = Vec::new();
     let mut waiting: Vec<Job> = Vec::new();
-    for job in jobs {
+    // Jobs left for the next round because a killed script spoiled the overlay.
+    let mut deferred: Vec<Job> = Vec::new();
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
         if let Some(reply) = context.state.read().applied_reply(&job.id).cloned() {
             job.answer(reply);
             continue;
@@ -314,9 +325,25 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
                 (sha, keys, args, read_only)
             }
         };
+        let user = match job.user.as_deref() {
+            None => None,
+            Some(name) => {
+                let found = context.state.read().data.acl.user(name).cloned();
+                if found.is_none() {
+                    let text = format!(
+                        "NOPERM User {name} has no permissions to run the '{}' command",
+                        String::from_utf8_lossy(&job.argv[0]).to_ascii_lowercase()
+                    );
+                    job.answer(Reply::Error(text));
+                    continue;
+                }
+                found
+            }
+        };
         let mut host = RunHost {
             overlay: &mut overlay,
             state: &context.state,
+            user,
             at_ns,
             base_index,
             read_only,
@@ -325,7 +352,15 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
         *context.running_since.lock() = Some(Instant::now());
         let reply = engine.run(&sha, &keys, &args, &mut host);
         *context.running_since.lock() = None;
-        let record = host.record;
+        let mut record = host.record;
+        let killed = matches!(&reply, Reply::Error(text) if text == KILLED);
+        if killed {
+            // A killed script leaves no trace, unlike one that failed: its
+            // writes are dropped, and the scripts after it run next round
+            // on an overlay without them.
+            record.effects.clear();
+            deferred.extend(jobs.by_ref());
+        }
         runs.push(ScriptRun {
             id: job.id,
             reads: record.reads,
@@ -340,7 +375,7 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
         for (job, run) in waiting.into_iter().zip(runs) {
             job.answer(run.reply);
         }
-        return Vec::new();
+        return deferred;
     }
     let proposal = Proposal::Scripts(ScriptRound {
         base_index,
@@ -360,18 +395,22 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
             for job in waiting {
                 let _ = job.reply.send(outcome.clone());
             }
-            return Vec::new();
+            return deferred;
         }
         other => {
             for job in waiting {
                 let _ = job.reply.send(other.clone());
             }
-            return Vec::new();
+            return deferred;
         }
     };
+    metrics::histogram!("raftlimit_script_round_runs").record(replies.len() as f64);
     let mut again = Vec::new();
     for (mut job, reply) in waiting.into_iter().zip(replies) {
         let conflicted = matches!(&reply, Reply::Error(text) if text == SCRIPT_CONFLICT);
+        if conflicted {
+            metrics::counter!("raftlimit_script_conflicts_total").increment(1);
+        }
         if !conflicted {
             job.answer(reply);
         } else if job.attempts + 1 >= MAX_ATTEMPTS {
@@ -383,6 +422,7 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
             again.push(job);
         }
     }
+    again.extend(deferred);
     again
 }
 

@@ -31,6 +31,10 @@ const KILL_CHECK_INSTRUCTIONS: u32 = 10_000;
 /// bodies stay in the replicated cache and compile again on demand).
 const MAX_COMPILED: usize = 10_000;
 
+/// The interpreter's memory ceiling: a script that builds more fails with
+/// a Lua "not enough memory" error instead of taking the node down.
+const MEMORY_LIMIT_BYTES: usize = 512 << 20;
+
 /// The error a killed script answers with.
 pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
@@ -116,6 +120,7 @@ impl Engine {
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::new(),
         )?;
+        lua.set_memory_limit(MEMORY_LIMIT_BYTES)?;
         let globals = lua.globals();
         for name in [
             "dofile", "loadfile", "load", "getfenv", "setfenv", "newproxy", "module", "require",
@@ -647,6 +652,20 @@ mod tests {
         assert!(
             matches!(&reply, Reply::Error(t) if t.starts_with("ERR user_script:2:") && t.contains("on @user_script:2.")),
             "{reply:?}"
+        );
+    }
+
+    #[test]
+    fn a_script_cannot_exhaust_the_nodes_memory() {
+        let (mut e, mut h) = setup();
+        let reply = eval(&mut e, &mut h, "local t = {} for i = 1, 100 do t[i] = string.rep('x', 64 * 1024 * 1024) .. i end return #t", &[], &[]);
+        assert!(
+            matches!(&reply, Reply::Error(t) if t.contains("memory")),
+            "{reply:?}"
+        );
+        assert_eq!(
+            eval(&mut e, &mut h, "return 'still fine'", &[], &[]),
+            Reply::bulk("still fine")
         );
     }
 

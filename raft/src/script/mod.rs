@@ -31,10 +31,13 @@ pub fn sha1_hex(body: &[u8]) -> String {
 }
 
 /// The commands the leader's script executor serves instead of the log:
-/// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD and SCRIPT KILL.
-pub fn runs_on_executor(op: &WriteOp) -> Option<&[Bytes]> {
-    let WriteOp::Command(argv) = op else {
-        return None;
+/// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD and SCRIPT KILL, with
+/// the ACL user they run as (`None`: unrestricted).
+pub fn runs_on_executor(op: &WriteOp) -> Option<(Option<&str>, &[Bytes])> {
+    let (user, argv) = match op {
+        WriteOp::Script { user, argv } => (Some(user.as_str()), argv),
+        WriteOp::Command(argv) => (None, argv),
+        WriteOp::Transaction { .. } => return None,
     };
     let name = argv.first()?;
     let on_executor = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"]
@@ -44,5 +47,5 @@ pub fn runs_on_executor(op: &WriteOp) -> Option<&[Bytes]> {
             && argv
                 .get(1)
                 .is_some_and(|sub| is(sub, "LOAD") || is(sub, "KILL")));
-    on_executor.then_some(argv.as_slice())
+    on_executor.then_some((user, argv.as_slice()))
 }

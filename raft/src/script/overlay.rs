@@ -8,11 +8,13 @@
 //! an effect. Later scripts of the same round see earlier ones' writes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::engine::Host;
+use crate::acl::{CommandRef, User};
 use crate::commands::{self, execute_read, execute_write, Dataset, ReadCtx, WriteCtx};
 use crate::reply::Reply;
 use crate::storage::AppliedState;
@@ -55,6 +57,8 @@ pub struct RunRecord {
 pub struct RunHost<'a> {
     pub overlay: &'a mut Overlay,
     pub state: &'a RwLock<AppliedState>,
+    /// Whose permissions each command must pass; `None` is unrestricted.
+    pub user: Option<Arc<User>>,
     pub at_ns: u64,
     pub base_index: u64,
     /// EVAL_RO / EVALSHA_RO: writes are refused.
@@ -93,6 +97,36 @@ impl RunHost<'_> {
     }
 }
 
+impl RunHost<'_> {
+    /// The user's ACL refusal of this command, as Redis words it.
+    fn denial(&self, spec: &commands::Spec, argv: &[Bytes]) -> Option<Reply> {
+        let user = self.user.as_ref()?;
+        let command = CommandRef {
+            name: spec.name,
+            sub: argv.get(1).map(|b| &b[..]),
+            categories: spec.categories,
+            no_auth: false,
+        };
+        if !user.can_run(&command) {
+            return Some(Reply::Error(format!(
+                "NOPERM User {} has no permissions to run the '{}' command",
+                user.name, spec.name
+            )));
+        }
+        if !user.all_keys {
+            let (read, write) = spec.key_access(argv);
+            if spec
+                .acl_keys(argv)
+                .iter()
+                .any(|key| !user.can_access_key(key, read, write))
+            {
+                return Some(Reply::error("NOPERM No permissions to access a key"));
+            }
+        }
+        None
+    }
+}
+
 impl Host for RunHost<'_> {
     fn call(&mut self, argv: Vec<Bytes>) -> Reply {
         let name = argv[0].to_ascii_lowercase();
@@ -120,6 +154,9 @@ impl Host for RunHost<'_> {
         }
         if !spec.arity_ok(argv.len()) {
             return Reply::wrong_arity(spec.name);
+        }
+        if let Some(denied) = self.denial(spec, &argv) {
+            return denied;
         }
         self.bring_in(&spec.acl_keys(&argv));
         if spec.writes(&argv) {

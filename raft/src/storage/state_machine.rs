@@ -23,7 +23,9 @@ use crate::commands::limiter::Policy;
 use crate::commands::{execute_write, Dataset, WriteCtx};
 use crate::error::Error;
 use crate::keyspace::{Entry as KeyEntry, Keyspace, Versions};
-use crate::payload::{ApplyResponse, LogPayload, Proposal, RequestId, WriteOp};
+use crate::payload::{
+    ApplyResponse, LogPayload, Proposal, RequestId, ScriptRound, WriteOp, SCRIPT_CONFLICT,
+};
 use crate::reply::Reply;
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -138,11 +140,67 @@ impl AppliedState {
                     let removed = self.data.keyspace.sweep(now_ms, *max_keys as usize);
                     Reply::Int(removed as i64)
                 }
+                Proposal::Scripts(round) => self.apply_scripts(round, now_ms, observe),
             };
             replies.push(reply);
         }
         self.dedup.prune(now_ns);
         replies
+    }
+
+    /// The reply already given to request `id`, if it was applied recently.
+    pub fn applied_reply(&self, id: &RequestId) -> Option<&Reply> {
+        self.dedup.get(id)
+    }
+
+    /// Applies a round of script effects (see [`ScriptRound`]): one reply
+    /// per run, [`SCRIPT_CONFLICT`] for runs whose premises changed.
+    fn apply_scripts(&mut self, round: &ScriptRound, now_ms: u64, observe: bool) -> Reply {
+        for body in &round.loads {
+            self.data
+                .scripts
+                .insert(crate::script::sha1_hex(body), body.clone());
+        }
+        let at_ms = round.at_ns / 1_000_000;
+        let mut chain_holds = true;
+        let mut replies = Vec::with_capacity(round.runs.len());
+        for run in &round.runs {
+            if let Some(reply) = self.dedup.get(&run.id) {
+                // Applied in an earlier entry: later runs may have read this
+                // run's writes as the leader computed them again, so they
+                // are run once more rather than trusted.
+                replies.push(reply.clone());
+                chain_holds = false;
+                continue;
+            }
+            let ks = &self.data.keyspace;
+            let premises_hold = chain_holds
+                && run.reads.iter().all(|key| {
+                    !ks.changed_since(key, round.base_index)
+                        && ks.contains(key, at_ms) == ks.contains(key, now_ms)
+                });
+            if !premises_hold {
+                chain_holds = false;
+                replies.push(Reply::error(SCRIPT_CONFLICT));
+                continue;
+            }
+            for (op_index, argv) in &run.effects {
+                let mut ctx = WriteCtx {
+                    data: &mut self.data,
+                    now_ms: at_ms,
+                    now_ns: round.at_ns,
+                    log_index: round.base_index,
+                    op_index: *op_index,
+                    observe,
+                };
+                execute_write(&mut ctx, argv);
+            }
+            // The keys written carry this entry's index as their version
+            // (the keyspace clock), so WATCH and later rounds see the change.
+            self.dedup.insert(run.id, round.at_ns, run.reply.clone());
+            replies.push(run.reply.clone());
+        }
+        Reply::Array(replies)
     }
 }
 
@@ -150,6 +208,7 @@ impl AppliedState {
 fn apply_op(ctx: &mut WriteCtx<'_>, op: &WriteOp) -> Reply {
     match op {
         WriteOp::Command(argv) => execute_write(ctx, argv),
+        WriteOp::Script { .. } => Reply::error("ERR scripts run on the leader, not in the log"),
         WriteOp::Transaction { watch, commands } => {
             if let Some(watch) = watch {
                 let ks = &ctx.data.keyspace;
@@ -178,6 +237,7 @@ struct ImageRef<'a> {
     #[serde(serialize_with = "serialize_keyspace")]
     keyspace: &'a Keyspace,
     policies: &'a BTreeMap<String, Policy>,
+    scripts: &'a BTreeMap<String, Bytes>,
     versions: Versions,
     dedup: &'a DedupTable,
     /// Runtime ACL changes; passwords only as SHA-256 hashes.
@@ -189,6 +249,7 @@ struct Image {
     last_stamp_ns: u64,
     keyspace: Vec<(Bytes, KeyEntry)>,
     policies: BTreeMap<String, Policy>,
+    scripts: BTreeMap<String, Bytes>,
     versions: Versions,
     dedup: DedupTable,
     acl: BTreeMap<String, Option<Arc<User>>>,
@@ -274,6 +335,7 @@ fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result
     state.data = Dataset {
         keyspace: Keyspace::from_entries(image.keyspace, image.versions),
         policies: image.policies,
+        scripts: image.scripts,
         acl,
     };
     state.last_stamp_ns = image.last_stamp_ns;
@@ -291,6 +353,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 last_stamp_ns: state.last_stamp_ns,
                 keyspace: &state.data.keyspace,
                 policies: &state.data.policies,
+                scripts: &state.data.scripts,
                 versions: state.data.keyspace.versions(),
                 dedup: &state.dedup,
                 acl: state.data.acl.overrides(),
@@ -400,6 +463,140 @@ mod tests {
     use super::*;
     use crate::acl::{hash_password, to_hex, AnyCommand};
 
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split_whitespace()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
+    }
+
+    fn client(seq: u64, line: &str) -> Proposal {
+        Proposal::Client {
+            id: RequestId { origin: 1, seq },
+            op: WriteOp::Command(argv(line)),
+        }
+    }
+
+    fn run(seq: u64, reads: &[&str], effects: &[&str], reply: Reply) -> crate::payload::ScriptRun {
+        crate::payload::ScriptRun {
+            id: RequestId { origin: 2, seq },
+            reads: reads.iter().map(|k| Bytes::from(k.to_string())).collect(),
+            effects: effects
+                .iter()
+                .enumerate()
+                .map(|(i, line)| (crate::script::FIRST_SCRIPT_OP + i as u32, argv(line)))
+                .collect(),
+            reply,
+        }
+    }
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    fn payload(stamp_ns: u64, ops: Vec<Proposal>) -> LogPayload {
+        LogPayload { stamp_ns, ops }
+    }
+
+    #[test]
+    fn script_rounds_replay_effects_at_the_round_time() {
+        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
+        state.apply_payload(1, &payload(T0, vec![client(1, "SET a 1")]), false);
+        let round = ScriptRound {
+            base_index: 1,
+            at_ns: T0 + 1_000_000,
+            loads: vec![Bytes::from_static(b"return 1")],
+            runs: vec![run(
+                1,
+                &["a"],
+                &["INCR a", "SET b x PX 1000"],
+                Reply::Int(2),
+            )],
+        };
+        // The entry is stamped later than the round ran: effects still use the round's time.
+        let replies = state.apply_payload(
+            2,
+            &payload(T0 + 500_000_000, vec![Proposal::Scripts(round.clone())]),
+            false,
+        );
+        assert_eq!(replies, vec![Reply::Array(vec![Reply::Int(2)])]);
+        let now = (T0 + 500_000_000) / 1_000_000;
+        let b = state.data.keyspace.get(b"b", now).map(|e| e.expire_at_ms);
+        assert_eq!(b, Some(Some(T0 / 1_000_000 + 1 + 1000)));
+        assert!(state
+            .data
+            .scripts
+            .contains_key(&crate::script::sha1_hex(b"return 1")));
+        // The same round again (a retried proposal) is answered from the dedup table.
+        let again = state.apply_payload(
+            3,
+            &payload(T0 + 600_000_000, vec![Proposal::Scripts(round)]),
+            false,
+        );
+        assert_eq!(again, vec![Reply::Array(vec![Reply::Int(2)])]);
+        let a = state.data.keyspace.get(b"a", now).map(|e| e.value.clone());
+        assert_eq!(
+            a,
+            Some(crate::keyspace::Value::Str(Bytes::from_static(b"2")))
+        );
+    }
+
+    #[test]
+    fn a_script_whose_reads_changed_is_not_applied_nor_are_later_runs() {
+        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
+        state.apply_payload(1, &payload(T0, vec![client(1, "SET a 1")]), false);
+        // Another client's write lands between the scripts' reads and their round.
+        state.apply_payload(2, &payload(T0, vec![client(2, "SET a 10")]), false);
+        let round = ScriptRound {
+            base_index: 1,
+            at_ns: T0,
+            loads: Vec::new(),
+            runs: vec![
+                run(1, &["a"], &["INCR a"], Reply::Int(2)),
+                run(2, &[], &["INCR a"], Reply::Int(3)),
+            ],
+        };
+        let replies = state.apply_payload(3, &payload(T0, vec![Proposal::Scripts(round)]), false);
+        let conflict = Reply::error(SCRIPT_CONFLICT);
+        assert_eq!(
+            replies,
+            vec![Reply::Array(vec![conflict.clone(), conflict])]
+        );
+        let a = state
+            .data
+            .keyspace
+            .get(b"a", T0 / 1_000_000)
+            .map(|e| e.value.clone());
+        assert_eq!(
+            a,
+            Some(crate::keyspace::Value::Str(Bytes::from_static(b"10")))
+        );
+    }
+
+    #[test]
+    fn a_key_that_expired_after_the_round_ran_is_a_conflict() {
+        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
+        let t0_ms = T0 / 1_000_000;
+        state.apply_payload(
+            1,
+            &payload(T0, vec![client(1, &format!("SET a 1 PXAT {}", t0_ms + 5))]),
+            false,
+        );
+        let round = ScriptRound {
+            base_index: 1,
+            at_ns: T0,
+            loads: Vec::new(),
+            runs: vec![run(1, &["a"], &["INCR a"], Reply::Int(2))],
+        };
+        // Applied 10 ms later: the script saw `a` alive, the replica would not.
+        let replies = state.apply_payload(
+            2,
+            &payload(T0 + 10_000_000, vec![Proposal::Scripts(round)]),
+            false,
+        );
+        assert_eq!(
+            replies,
+            vec![Reply::Array(vec![Reply::error(SCRIPT_CONFLICT)])]
+        );
+    }
+
     #[test]
     fn snapshot_image_carries_acl_changes_as_hashes() {
         let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
@@ -422,6 +619,7 @@ mod tests {
             last_stamp_ns: 1,
             keyspace: &state.data.keyspace,
             policies: &state.data.policies,
+            scripts: &state.data.scripts,
             versions: state.data.keyspace.versions(),
             dedup: &state.dedup,
             acl: state.data.acl.overrides(),

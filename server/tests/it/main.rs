@@ -10,6 +10,7 @@ mod discovery;
 mod encryption;
 mod limiter;
 mod protocol;
+mod scripting;
 mod security;
 mod tls;
 mod transactions;

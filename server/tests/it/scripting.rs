@@ -378,3 +378,38 @@ fn a_script_survives_leader_failover_without_running_twice() {
     }
     assert_eq!(successes, 20);
 }
+
+#[test]
+fn commands_inside_a_script_obey_the_callers_acl() {
+    let cluster = shared_cluster();
+    let mut admin = cluster.client(0).unwrap();
+    let _: () = cmd("ACL")
+        .arg("SETUSER")
+        .arg("scripter")
+        .arg("on")
+        .arg(">scripter-pass")
+        .arg("~app:*")
+        .arg("+@scripting")
+        .arg("+get")
+        .arg("+set")
+        .query(&mut admin)
+        .unwrap();
+    let mut c = cluster.client_as(1, "scripter", "scripter-pass").unwrap();
+    let ok: String = cmd("EVAL")
+        .arg("redis.call('SET', KEYS[1], 'x'); return redis.call('GET', KEYS[1])")
+        .arg(1)
+        .arg("app:allowed")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "x");
+    let err = eval_err(&mut c, "return redis.call('INCR', KEYS[1])", &["app:n"]);
+    assert_eq!(err.code(), Some("NOPERM"), "{err}");
+    // A key outside ~app:*, even one the script names itself.
+    let err = eval_err(&mut c, "return redis.call('GET', 'secret:k')", &[]);
+    assert_eq!(err.code(), Some("NOPERM"), "{err}");
+    let _: () = cmd("ACL")
+        .arg("DELUSER")
+        .arg("scripter")
+        .query(&mut admin)
+        .unwrap();
+}
