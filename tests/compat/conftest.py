@@ -3,6 +3,11 @@
 Each cluster is three `raftlimit-server` processes on free loopback ports with
 temporary data directories. Only the processes started here are stopped, by
 their PIDs.
+
+With `COMPAT_TARGET=redis` the same tests run against one real `redis-server`
+instead, which proves that every expected result is Redis's own. Tests that
+need a cluster (a leader kill) or raftlimit's own commands are marked
+`raftlimit_only` and skip there.
 """
 
 import os
@@ -16,7 +21,12 @@ import pytest
 import redis
 
 SERVER = os.environ.get("RAFTLIMIT_SERVER_BIN", "raftlimit-server")
+REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "redis-server")
+TARGET = os.environ.get("COMPAT_TARGET", "raftlimit")
 CLUSTER_NAME = "raftlimit-compat"
+
+if TARGET not in ("raftlimit", "redis"):
+    raise RuntimeError(f"COMPAT_TARGET must be raftlimit or redis, not {TARGET!r}")
 
 
 def free_port():
@@ -98,9 +108,68 @@ class Cluster:
         self.dir.cleanup()
 
 
+class RedisServer:
+    """One real redis-server with the same interface as `Cluster`: every node
+    index names the same server, which is always the leader."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="raftlimit-compat-redis-")
+        self._port = free_port()
+        log = open(os.path.join(self.dir.name, "redis.log"), "ab")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self._port), "--dir", self.dir.name,
+             "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.time() + 30
+        while True:
+            try:
+                if self.client().ping():
+                    break
+            except redis.RedisError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def port(self, _i=0):
+        return self._port
+
+    def client(self, _i=0, **kwargs):
+        return redis.Redis(host="127.0.0.1", port=self._port, socket_timeout=15, **kwargs)
+
+    def wait_for_leader(self, timeout=30):
+        return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.dir.cleanup()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "raftlimit_only: needs a raftlimit cluster (skipped with COMPAT_TARGET=redis)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if TARGET != "redis":
+        return
+    skip = pytest.mark.skip(reason="needs a raftlimit cluster, not a single redis-server")
+    for item in items:
+        if "raftlimit_only" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def cluster():
-    c = Cluster()
+    c = RedisServer() if TARGET == "redis" else Cluster()
     yield c
     c.stop()
 

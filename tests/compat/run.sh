@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs the real Redis client libraries (tests/compat/requirements.txt)
 # against fresh 3-node raftlimit clusters started by the test fixtures.
+# COMPAT_TARGET=redis runs the same tests against a real redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/env.sh
 bash scripts/ensure-deps.sh redis
 command -v python3 >/dev/null || { echo "error: python3 is required for the compatibility suite" >&2; exit 1; }
-cargo build --release -p raftlimit-server
+if [ "${COMPAT_TARGET:-raftlimit}" = raftlimit ]; then
+  cargo build --release -p raftlimit-server
+fi
 # The virtual environment lives beside the shared target directory when that
 # exists, so a fresh clone on a machine that ran this before reuses it.
 venv="${RAFTLIMIT_COMPAT_VENV:-$(dirname "$CARGO_TARGET_DIR")/compat-venv}"

@@ -2,7 +2,10 @@
 
 import uuid
 
+import pytest
 
+
+@pytest.mark.raftlimit_only
 def test_native_limiter_command_from_python(cluster):
     key = f"native:{uuid.uuid4()}"
     resp2 = cluster.client(1, protocol=2)

@@ -3,11 +3,13 @@
 import time
 import uuid
 
+import pytest
 from redis.sentinel import Sentinel
 
 from conftest import CLUSTER_NAME
 
 
+@pytest.mark.raftlimit_only
 def test_sentinel_follows_a_leader_kill(fresh_cluster):
     sentinel = Sentinel([("127.0.0.1", fresh_cluster.port(i)) for i in range(3)], socket_timeout=5)
     leader = fresh_cluster.wait_for_leader()

@@ -10,8 +10,15 @@ use super::Session;
 use crate::shared::Shared;
 
 pub fn wait(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
-    if parse_i64(&argv[1]).is_none_or(|n| n < 0) || parse_i64(&argv[2]).is_none_or(|n| n < 0) {
-        return Reply::error("ERR value is out of range, must be positive");
+    // Redis's checks and texts: any integer is a replica count, the timeout
+    // must not be negative.
+    if parse_i64(&argv[1]).is_none() {
+        return Reply::not_integer();
+    }
+    match parse_i64(&argv[2]) {
+        None => return Reply::error("ERR timeout is not an integer or out of range"),
+        Some(timeout) if timeout < 0 => return Reply::error("ERR timeout is negative"),
+        Some(_) => {}
     }
     let status = shared.node.status();
     let replicas = if status.is_leader {

@@ -61,6 +61,22 @@ fn role_and_sentinel_name_the_leader() {
         replicas >= 1,
         "a committed write is on a majority: {replicas}"
     );
+    let errors = [
+        ("0", "-1", "timeout is negative"),
+        ("0", "1.5", "timeout is not an integer or out of range"),
+        ("x", "0", "value is not an integer or out of range"),
+    ];
+    for (numreplicas, timeout, text) in errors {
+        let err = cmd("WAIT")
+            .arg(numreplicas)
+            .arg(timeout)
+            .query::<i64>(&mut c)
+            .unwrap_err();
+        assert!(err.to_string().contains(text), "{err}");
+    }
+    // A negative replica count is accepted, as in Redis.
+    let replicas: i64 = cmd("WAIT").arg(-1).arg(0).query(&mut c).unwrap();
+    assert!(replicas >= 1);
 }
 
 #[test]
