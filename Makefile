@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 .PHONY: help cluster cluster-secure test test-rust test-compat lint bench build certs
+.PHONY: image deploy-files compose-up compose-down test-docker
+.PHONY: chaos fuzz
 
 help:
 	@echo "make cluster   start a local 3-node cluster (RESP 7001-7003, HTTP 9001-9003)"
@@ -12,6 +14,10 @@ help:
 	@echo "make bench     benchmark against redis-server side by side"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make certs     development CA, node and client certificates in deploy/tls/"
+	@echo "make image     the node image FROM scratch (and the deploy files); then: docker compose up -d"
+	@echo "make test-docker  the compose cluster under kill, pause and partition (needs docker)"
+	@echo "make fuzz      each cargo-fuzz target for FUZZ_SECONDS (default 60) on stable Rust (RUSTC_BOOTSTRAP=1, ASan)"
+	@echo "make chaos     every chaos workload against every nemesis (CHAOS_DURATION=30s shortens each run); writes docs/chaos.md"
 
 build:
 	@source scripts/env.sh && bash scripts/ensure-deps.sh && cargo build --release --workspace
@@ -39,3 +45,35 @@ lint:
 
 bench:
 	@bash scripts/bench.sh
+
+# The container cluster (docker-compose.yml, docs/deploy.md).
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+image:
+	@bash scripts/image.sh
+
+deploy-files:
+	@bash scripts/deploy-files.sh --containers
+
+compose-up: deploy-files
+	@$(COMPOSE) up -d && $(COMPOSE) ps
+
+compose-down:
+	@$(COMPOSE) down --volumes
+
+# Not part of `make test`: three containers failing over on two shared
+# cores take minutes. Skipped, with the reason, when docker is unavailable.
+test-docker: image
+	@source scripts/env.sh && cargo test --release -p raftlimit-jepsen --test it docker -- --ignored --nocapture
+
+# Every workload against every nemesis, one fresh cluster each; the table goes
+# into docs/chaos.md and each run into jepsen-runs/. CHAOS_TARGET=docker uses
+# the compose cluster (which can also partition).
+CHAOS_DURATION ?= 5m
+CHAOS_TARGET ?= local
+chaos:
+	@source scripts/env.sh && bash scripts/ensure-deps.sh && cargo build --release -p raftlimit-server -p raftlimit-jepsen && "$$RAFTLIMIT_BIN_DIR/raftlimit-jepsen" matrix --duration $(CHAOS_DURATION) --target $(CHAOS_TARGET) --docs docs/chaos.md
+
+# cargo-fuzz on the stable toolchain: see scripts/fuzz.sh.
+fuzz:
+	@bash scripts/fuzz.sh

@@ -7,7 +7,8 @@
 # required), nodes talk mutual TLS, AUTH is on and data is encrypted at rest;
 # configs are config/secure/node{1,2,3}.toml, certificates deploy/tls/, the
 # password deploy/secrets/password and the keys deploy/secrets/node{1,2,3}.keys,
-# all generated when absent.
+# all generated when absent (scripts/deploy-files.sh, shared with the
+# containers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -17,15 +18,8 @@ bin="$RAFTLIMIT_BIN_DIR/raftlimit-server"
 configs=config
 if [ "${1:-}" = "--secure" ]; then
   configs=config/secure
-  [ -f deploy/tls/ca.crt ] || "$bin" certs --dir deploy/tls
-  mkdir -p deploy/secrets data/secure
-  chmod 700 deploy/secrets
-  if [ ! -f deploy/secrets/password ]; then
-    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > deploy/secrets/password)
-  fi
-  for i in 1 2 3; do
-    [ -f "deploy/secrets/node$i.keys" ] || "$bin" keygen "deploy/secrets/node$i.keys" >/dev/null
-  done
+  bash scripts/deploy-files.sh
+  mkdir -p data/secure
   RAFTLIMIT_REQUIREPASS="$(cat deploy/secrets/password)"
   export RAFTLIMIT_REQUIREPASS
 fi

@@ -5,7 +5,8 @@ set -euo pipefail
 need=()
 command -v cargo >/dev/null || { echo "error: cargo is not installed (install Rust with rustup first)" >&2; exit 1; }
 # RocksDB's bindings are generated with bindgen, which loads libclang at build time.
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# libclang-cpp (installed with LLVM itself) is not the library bindgen loads.
+compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || compgen -G '/usr/lib/*/libclang-[0-9]*.so*' >/dev/null || need+=(libclang-dev)
 command -v g++ >/dev/null || need+=(g++)
 for extra in "$@"; do
   case "$extra" in

@@ -13,6 +13,7 @@ mod intervals;
 mod lease;
 mod limiter;
 mod linearizable;
+mod list_append;
 mod result;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use counter::Counter;
 pub use lease::Leases;
 pub use limiter::Limiter;
 pub use linearizable::{KeyReport, Linearizable, Violation};
+pub use list_append::ListAppend;
 pub use result::{CheckResult, Validity};
 
 use crate::history::{History, Pair, F};

@@ -6,9 +6,12 @@
 
 mod checker;
 mod counter;
+mod docker;
+mod harness;
 mod history;
 mod lease;
 mod limiter;
 mod linearizable;
+mod list_append;
 mod real_server;
 mod support;
