@@ -405,6 +405,7 @@ impl RaftNode {
     /// Submits a write op; see [`RaftNode::write`].
     pub fn submit(self: &Arc<Self>, op: WriteOp) -> impl Future<Output = Reply> + Send + 'static {
         let id = self.next_request_id();
+        let mut target = self.effective_leader();
         let first = self.start_write(id, &op);
         let node = self.clone();
         async move {
@@ -412,7 +413,16 @@ impl RaftNode {
             let mut maybe_applied = false;
             let mut attempt = first;
             loop {
-                match tokio::time::timeout_at(deadline, attempt).await {
+                let outcome = tokio::select! {
+                    outcome = tokio::time::timeout_at(deadline, &mut attempt) => outcome,
+                    // A frozen or cut-off leader may hold the attempt until
+                    // the deadline: once another node leads, try there. The
+                    // request id keeps the retry from applying twice.
+                    () = node.leader_moves_from(target), if target.is_some() => {
+                        Ok(Attempt::Retry { maybe_applied: true })
+                    }
+                };
+                match outcome {
                     Ok(Attempt::Done(reply)) => return reply,
                     Ok(Attempt::Retry {
                         maybe_applied: maybe,
@@ -429,6 +439,7 @@ impl RaftNode {
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
                     return gave_up();
                 }
+                target = node.effective_leader();
                 attempt = node.start_write(id, &op);
             }
         }
@@ -444,8 +455,15 @@ impl RaftNode {
         async move {
             let deadline = Instant::now() + node.config.request_timeout;
             loop {
+                let target = node.effective_leader();
                 let attempt = node.start_read(&argv);
-                if let Ok(Attempt::Done(reply)) = tokio::time::timeout_at(deadline, attempt).await {
+                let outcome = tokio::select! {
+                    outcome = tokio::time::timeout_at(deadline, attempt) => outcome,
+                    () = node.leader_moves_from(target), if target.is_some() => {
+                        Ok(Attempt::Retry { maybe_applied: false })
+                    }
+                };
+                if let Ok(Attempt::Done(reply)) = outcome {
                     return reply;
                 }
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
@@ -519,6 +537,20 @@ impl RaftNode {
             Err(BarrierError::NotLeader(leader)) => ClientOutcome::NotLeader { leader },
             Err(BarrierError::Timeout) => {
                 ClientOutcome::Unknown("leadership not confirmed in time".into())
+            }
+        }
+    }
+
+    /// Resolves once a leader other than `target` is known.
+    async fn leader_moves_from(&self, target: Option<NodeId>) {
+        let mut metrics = self.metrics.clone();
+        loop {
+            let leader = metrics.borrow_and_update().current_leader;
+            if leader.is_some() && leader != target {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
             }
         }
     }

@@ -1027,7 +1027,9 @@ fn ten_thousand_idle_connections() {
             }
         }
     });
-    let held = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    // A hang guard, not a performance bound: on a loaded 2-core machine the
+    // holder has needed close to a minute for its 10,000 connects.
+    let held = rx.recv_timeout(Duration::from_secs(300)).unwrap();
     assert_eq!(held, COUNT);
     eprintln!("connected in {:?}", started.elapsed());
     let served = wait_clients(&cluster, 0, |n| n >= COUNT);
