@@ -453,7 +453,7 @@ async fn handle<S>(
             {
                 drain(conn, pending, usize::MAX).await;
             }
-            let future = if matches!(name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
+            let future = if raftlimit_raft::commands::EVAL_COMMANDS.contains(&name) {
                 // The script's own commands are checked against this user
                 // on the leader.
                 let user = session.info.lock().user.clone();

@@ -66,6 +66,10 @@ pub struct WriteCtx<'a> {
     pub observe: bool,
 }
 
+/// The commands that run a Lua script; the leader's script executor serves
+/// them (see `crate::script`), with the caller's ACL.
+pub const EVAL_COMMANDS: [&str; 4] = ["eval", "evalsha", "eval_ro", "evalsha_ro"];
+
 pub type ReadFn = fn(&ReadCtx<'_>, &[Bytes]) -> Reply;
 pub type WriteFn = fn(&mut WriteCtx<'_>, &[Bytes]) -> Reply;
 
@@ -128,7 +132,7 @@ impl Spec {
     pub fn acl_keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
         let numkeys_at = match self.name {
             "rl.mcheck" => 1,
-            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => 2,
+            name if EVAL_COMMANDS.contains(&name) => 2,
             _ => return self.keys(argv),
         };
         let numkeys = argv

@@ -225,28 +225,10 @@ impl Engine {
         let fail = |e: mlua::Error| (e, None);
         let globals = lua.globals();
         globals
-            .raw_set(
-                "KEYS",
-                lua.create_sequence_from(
-                    keys.iter()
-                        .map(|k| lua.create_string(k))
-                        .collect::<mlua::Result<Vec<_>>>()
-                        .map_err(fail)?,
-                )
-                .map_err(fail)?,
-            )
+            .raw_set("KEYS", strings_table(lua, keys).map_err(fail)?)
             .map_err(fail)?;
         globals
-            .raw_set(
-                "ARGV",
-                lua.create_sequence_from(
-                    args.iter()
-                        .map(|a| lua.create_string(a))
-                        .collect::<mlua::Result<Vec<_>>>()
-                        .map_err(fail)?,
-                )
-                .map_err(fail)?,
-            )
+            .raw_set("ARGV", strings_table(lua, args).map_err(fail)?)
             .map_err(fail)?;
         let redis: Table = globals.raw_get("redis").map_err(fail)?;
         let host = RefCell::new(host);
@@ -270,6 +252,15 @@ impl Engine {
         let _ = redis.raw_set("__raw", Value::Nil);
         result.map_err(|e| (e, last_error.into_inner()))
     }
+}
+
+/// A Lua array of strings (`KEYS`, `ARGV`).
+fn strings_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let table = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        table.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(table)
 }
 
 /// A command's arguments from `redis.call(...)`, or the error Redis gives.

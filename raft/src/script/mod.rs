@@ -20,6 +20,7 @@ pub use engine::{Engine, Host, KILLED};
 pub use overlay::{Overlay, RunHost, RunRecord, FIRST_SCRIPT_OP};
 
 use crate::commands::args::is;
+use crate::commands::EVAL_COMMANDS;
 use crate::payload::WriteOp;
 
 /// Lower-case hex SHA-1 of a script body: its id for EVALSHA.
@@ -40,9 +41,7 @@ pub fn runs_on_executor(op: &WriteOp) -> Option<(Option<&str>, &[Bytes])> {
         WriteOp::Transaction { .. } => return None,
     };
     let name = argv.first()?;
-    let on_executor = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"]
-        .iter()
-        .any(|n| is(name, n))
+    let on_executor = EVAL_COMMANDS.iter().any(|n| is(name, n))
         || (is(name, "SCRIPT")
             && argv
                 .get(1)
