@@ -31,6 +31,10 @@ enum Target {
     Local,
     /// The docker-compose cluster.
     Docker,
+    /// Local processes, except that partitions (which local processes
+    /// sharing one network namespace cannot have) run on the compose
+    /// cluster when docker is usable. What `make chaos` uses.
+    Auto,
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,9 +144,24 @@ fn config(common: &Common, workload: &str, nemeses: Vec<FaultKind>, dir: PathBuf
     c
 }
 
+/// The backend a run under `nemeses` uses: `Auto` picks docker for a
+/// partition when docker is usable, local processes otherwise.
+fn resolve_target(target: Target, nemeses: &[FaultKind]) -> Target {
+    match target {
+        Target::Auto
+            if nemeses.contains(&FaultKind::Partition)
+                && raftlimit_jepsen::cluster::docker::docker_unavailable().is_none() =>
+        {
+            Target::Docker
+        }
+        Target::Auto => Target::Local,
+        other => other,
+    }
+}
+
 fn new_cluster(target: Target) -> anyhow::Result<Arc<dyn Cluster>> {
     match target {
-        Target::Local => {
+        Target::Local | Target::Auto => {
             let bin = server_binary()?;
             let cluster = LocalCluster::start(&LocalOptions::new(bin))
                 .context("starting the local cluster")?;
@@ -163,6 +182,7 @@ fn target_name(target: Target) -> &'static str {
     match target {
         Target::Local => "local",
         Target::Docker => "docker",
+        Target::Auto => "local (partitions on docker when it is usable)",
     }
 }
 
@@ -177,7 +197,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut c = config(&common, &workload.0, nemesis, PathBuf::new());
             c.dir =
                 dir.unwrap_or_else(|| run_dir(&common.runs_dir, &workload.0, &c.nemesis_name()));
-            let cluster = new_cluster(common.target)?;
+            let cluster = new_cluster(resolve_target(common.target, &c.nemeses))?;
             let outcome = run(cluster, &c).await.context("chaos run failed")?;
             for r in &outcome.results {
                 for a in r.anomalies.iter().take(10) {
@@ -207,8 +227,8 @@ async fn main_async(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let target = common.target;
             let table = matrix
-                .run(|_| {
-                    new_cluster(target)
+                .run(|_, kind| {
+                    new_cluster(resolve_target(target, &[kind]))
                         .map_err(|e| raftlimit_jepsen::Error::Cluster(format!("{e:#}")))
                 })
                 .await;

@@ -35,10 +35,11 @@ pub fn run_dir(runs_dir: &Path, workload: &str, nemesis: &str) -> PathBuf {
 impl Matrix {
     /// Runs every cell, printing each verdict line as it finishes. A cell
     /// that cannot run becomes a `NotRun` row; `new_cluster` is called once
-    /// per run, with the run directory.
+    /// per run, with the run directory and the run's nemesis (a backend may
+    /// be chosen per nemesis).
     pub async fn run(
         &self,
-        mut new_cluster: impl FnMut(&Path) -> Result<Arc<dyn Cluster>, Error>,
+        mut new_cluster: impl FnMut(&Path, FaultKind) -> Result<Arc<dyn Cluster>, Error>,
     ) -> ChaosTable {
         let mut rows = Vec::new();
         for workload in &self.workloads {
@@ -57,7 +58,7 @@ impl Matrix {
                 config.workload = workload.clone();
                 config.nemeses = vec![kind];
                 config.dir = run_dir(&self.runs_dir, workload, kind.name());
-                let outcome = match new_cluster(&config.dir) {
+                let outcome = match new_cluster(&config.dir, kind) {
                     Ok(cluster) => run(cluster, &config).await,
                     Err(e) => Err(e),
                 };

@@ -208,12 +208,14 @@ pub async fn run(cluster: Arc<dyn Cluster>, config: &RunConfig) -> Result<RunOut
         workers: workers as u64,
     };
     let mut tasks = Vec::new();
+    let peers: Arc<[Endpoint]> = endpoints.clone().into();
     for w in 0..workers {
         let endpoint = endpoints.get(w % endpoints.len()).cloned();
         let Some(endpoint) = endpoint else { continue };
         tasks.push(tokio::spawn(worker(
             w,
             endpoint,
+            peers.clone(),
             workload.clone(),
             recorder.clone(),
             pace,
@@ -328,11 +330,56 @@ fn node_name(endpoint: &Endpoint) -> String {
     format!("n{}", endpoint.node)
 }
 
+/// How long a worker keeps resending an indeterminate request that carries
+/// an idempotency token, counted in operation timeouts from its invocation.
+/// Long enough to outlast an election and a restarted node's catch-up.
+const RESEND_TIMEOUTS: u32 = 4;
+
+/// Sends `commands` on a fresh connection to each of `peers` in turn,
+/// starting after `first`, until a reply says what became of the request or
+/// the resend budget is spent. Only for requests with an idempotency token:
+/// the server answers a resend with the first reply, so resending cannot
+/// apply the request twice.
+async fn resend(
+    workload: &dyn Workload,
+    request: &Request,
+    commands: &[Vec<String>],
+    peers: &[Endpoint],
+    first: &Endpoint,
+    op_timeout: Duration,
+    deadline: Instant,
+) -> Option<Completion> {
+    let start = peers.iter().position(|p| p.node == first.node).unwrap_or(0);
+    let mut attempt = 0;
+    while Instant::now() < deadline && !peers.is_empty() {
+        attempt += 1;
+        let peer = &peers[(start + attempt) % peers.len()];
+        let connect = op_timeout.min(Duration::from_secs(1));
+        if let Ok(mut client) = Client::connect(peer, connect).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(Ok(replies)) =
+                tokio::time::timeout(op_timeout.min(left), client.pipeline(commands)).await
+            {
+                match workload.complete(request, &replies) {
+                    Completion::Info(_) => {}
+                    known => return Some(known),
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 /// Performs one request on `client` and records it; returns how it ended.
-/// Drops the connection when its state is unknown.
+/// Drops the connection when its state is unknown. A request with an
+/// idempotency token whose outcome is unknown is resent through `peers`
+/// (see [`resend`]) and recorded as one operation with the answer.
+#[allow(clippy::too_many_arguments)]
 async fn perform(
     client: &mut Option<Client>,
     endpoint: &Endpoint,
+    peers: &[Endpoint],
     workload: &dyn Workload,
     recorder: &Recorder,
     process: u64,
@@ -364,6 +411,17 @@ async fn perform(
             Completion::Info(format!("timed out after {op_timeout:?}"))
         }
     };
+    let completion = match completion {
+        Completion::Info(error) if request.token.is_some() => {
+            let deadline = Instant::now() + op_timeout * RESEND_TIMEOUTS;
+            resend(
+                workload, request, &commands, peers, endpoint, op_timeout, deadline,
+            )
+            .await
+            .unwrap_or(Completion::Info(error))
+        }
+        other => other,
+    };
     let (kind, value, error) = match completion {
         Completion::Ok(v) => (OpKind::Ok, v, None),
         Completion::Fail(e) => (OpKind::Fail, Value::Nil, Some(e)),
@@ -382,6 +440,7 @@ async fn perform(
 async fn worker(
     index: usize,
     endpoint: Endpoint,
+    peers: Arc<[Endpoint]>,
     workload: Arc<dyn Workload>,
     recorder: Arc<Recorder>,
     pace: Pace,
@@ -409,6 +468,7 @@ async fn worker(
         let (kind, result) = perform(
             &mut client,
             &endpoint,
+            &peers,
             workload.as_ref(),
             &recorder,
             process,
@@ -459,6 +519,7 @@ async fn final_reads(
             let (kind, _) = perform(
                 &mut client,
                 endpoint,
+                endpoints,
                 workload,
                 recorder,
                 process,

@@ -7,12 +7,50 @@ use serde::{Deserialize, Serialize};
 use crate::reply::Reply;
 
 /// Identifies one client request across forwarding and retries, so the state
-/// machine applies it at most once. `origin` is random per node process and
-/// `seq` counts up within it.
+/// machine applies it at most once. A node issues ids with a random `origin`
+/// per process (top bit clear) and `seq` counting up within it; a request
+/// that carries the client's own idempotency token gets an id derived from
+/// it (top bit set), so the client's resend, to any node, is the same request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RequestId {
     pub origin: u64,
     pub seq: u64,
+}
+
+impl RequestId {
+    /// Set in `origin` for ids derived from a client's token, clear for a
+    /// node's own, so the two kinds never collide.
+    const FROM_TOKEN: u64 = 1 << 63;
+
+    /// A node process's origin, from a random number.
+    pub fn node_origin(random: u64) -> u64 {
+        random & !Self::FROM_TOKEN
+    }
+
+    /// The id of a write that carries an idempotency token (`RL.CHECK … ID
+    /// token`, see [`crate::commands::limiter::idempotency_token`]).
+    ///
+    /// The id hashes the user and the whole command, token included: a
+    /// resend of the same command is the same request, while another
+    /// user's, or a different command reusing the token, is not.
+    pub fn for_idempotent(user: &str, argv: &[Bytes]) -> RequestId {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in std::iter::once(user.as_bytes()).chain(argv.iter().map(|a| &a[..])) {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        let digest = hash.finalize();
+        let word = |at: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[at..at + 8]);
+            u64::from_be_bytes(bytes)
+        };
+        RequestId {
+            origin: word(0) | Self::FROM_TOKEN,
+            seq: word(8),
+        }
+    }
 }
 
 /// One Raft log entry's application data. Group commit puts many concurrent
@@ -186,4 +224,36 @@ impl std::fmt::Debug for LoggedArgv<'_> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApplyResponse {
     pub replies: Vec<Reply>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+    use bytes::Bytes;
+
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn token_ids_never_collide_with_node_ids() {
+        let check = argv("RL.CHECK k 5 1s ID t");
+        let id = RequestId::for_idempotent("default", &check);
+        assert_eq!(id, RequestId::for_idempotent("default", &check));
+        assert_ne!(id.origin & (1 << 63), 0);
+        assert_eq!(RequestId::node_origin(u64::MAX) & (1 << 63), 0);
+        // Another user, or another command with the same token, is another request.
+        assert_ne!(id, RequestId::for_idempotent("app", &check));
+        assert_ne!(
+            id,
+            RequestId::for_idempotent("default", &argv("RL.CHECK k 6 1s ID t"))
+        );
+        // Length prefixes keep argument boundaries apart.
+        assert_ne!(
+            RequestId::for_idempotent("a", &argv("b c")),
+            RequestId::for_idempotent("ab", &argv("c"))
+        );
+    }
 }

@@ -200,6 +200,9 @@ pub struct ClientLimits {
     pub timeout: u64,
     /// Close a client whose unsent replies exceed this many bytes.
     pub output_buffer_limit: usize,
+    /// `tcp-backlog`: connections the kernel queues for accepting (capped
+    /// by `net.core.somaxconn`).
+    pub tcp_backlog: u32,
 }
 
 impl Default for ClientLimits {
@@ -210,6 +213,9 @@ impl Default for ClientLimits {
             maxclients: 10_000,
             timeout: 0,
             output_buffer_limit: 64 * 1024 * 1024,
+            // Redis's 511 still overflows when thousands of clients connect
+            // at once; the kernel caps it at somaxconn (4096 by default).
+            tcp_backlog: 4096,
         }
     }
 }
@@ -692,6 +698,7 @@ impl Config {
             ("databases", "1".into()),
             ("maxclients", self.limits.maxclients.to_string()),
             ("timeout", self.limits.timeout.to_string()),
+            ("tcp-backlog", self.limits.tcp_backlog.to_string()),
             (
                 "proto-max-bulk-len",
                 self.limits.proto_max_bulk_len.to_string(),

@@ -419,6 +419,12 @@ async fn handle<S>(
             // Session commands (HELLO switches the protocol) must see every
             // earlier reply encoded first.
             drain(conn, pending, usize::MAX).await;
+            // AUTH is answered from this node's copy of the user table: on a
+            // follower that would refuse, first catch up with the leader, so
+            // a user just created through another node can log in here.
+            if auth::may_be_behind_for(shared, &argv) {
+                shared.node.catch_up().await;
+            }
             let reply = (spec.run)(session, shared, &argv);
             conn.protocol = session.protocol;
             observe(spec.name, started, &reply);
@@ -459,7 +465,13 @@ async fn handle<S>(
                 let user = session.info.lock().user.clone();
                 shared.node.eval(user, argv).boxed()
             } else if is_write {
-                shared.node.write(argv).boxed()
+                if raftlimit_raft::commands::limiter::idempotency_token(&argv).is_some() {
+                    let user = session.info.lock().user.clone();
+                    let id = raftlimit_raft::RequestId::for_idempotent(&user, &argv);
+                    shared.node.write_as(id, argv).boxed()
+                } else {
+                    shared.node.write(argv).boxed()
+                }
             } else {
                 shared.node.read(argv).boxed()
             };

@@ -14,6 +14,24 @@ use crate::error::ServerError;
 use crate::shared::Shared;
 use crate::tls::{CertSummary, TlsContext, TlsTransport};
 
+/// A listening socket with an explicit accept backlog.
+///
+/// Why not `TcpListener::bind`: its backlog is 128 here, and a burst of
+/// connections (a client pool starting, thousands of clients reconnecting
+/// after a failover) overflows it faster than the accept loop drains it.
+/// Each overflow drops a SYN, and the client waits a full second before it
+/// retries: 10,000 connections opened one after another took a minute.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// The sockets a node listens on. Binding them before starting lets a
 /// caller (the test harness) pick free ports with port 0.
 #[derive(Debug)]
@@ -27,25 +45,26 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Binds every configured address, each with the configured accept
+    /// backlog (`tcp_backlog`).
     pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
-        async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { what, addr, source })
-        }
+        let backlog = config.limits.tcp_backlog;
+        let bind = |what: &'static str, addr: SocketAddr| {
+            listen(addr, backlog).map_err(|source| ServerError::Bind { what, addr, source })
+        };
         let resp = match config.plaintext_enabled() {
-            true => Some(bind("RESP", config.resp_addr).await?),
+            true => Some(bind("RESP", config.resp_addr)?),
             false => None,
         };
         let tls = match &config.tls {
-            Some(tls) => Some(bind("RESP TLS", tls.addr).await?),
+            Some(tls) => Some(bind("RESP TLS", tls.addr)?),
             None => None,
         };
         Ok(Listeners {
             resp,
             tls,
-            http: bind("HTTP", config.http_addr).await?,
-            raft: bind("Raft", config.raft_addr).await?,
+            http: bind("HTTP", config.http_addr)?,
+            raft: bind("Raft", config.raft_addr)?,
         })
     }
 }

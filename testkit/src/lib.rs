@@ -19,7 +19,6 @@ use raftlimit_server::config::{
     CertUser, ClientAuth, ClusterConfig, Config, MemberConfig, TlsConfig, TlsVersion,
 };
 use raftlimit_server::{Listeners, Server};
-use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
 /// Errors from the harness itself.
@@ -374,20 +373,7 @@ impl TestCluster {
         // and its ports may take a moment to free: retry briefly.
         let server = loop {
             let attempt = runtime.block_on(async {
-                let resp = match config.plaintext_enabled() {
-                    true => Some(TcpListener::bind(config.resp_addr).await?),
-                    false => None,
-                };
-                let tls = match &config.tls {
-                    Some(tls) => Some(TcpListener::bind(tls.addr).await?),
-                    None => None,
-                };
-                let listeners = Listeners {
-                    resp,
-                    tls,
-                    http: TcpListener::bind(config.http_addr).await?,
-                    raft: TcpListener::bind(config.raft_addr).await?,
-                };
+                let listeners = Listeners::bind(&config).await?;
                 Server::start(config.clone(), listeners, filter.clone())
                     .await
                     .map_err(HarnessError::from)
@@ -411,6 +397,12 @@ impl TestCluster {
             .filter(|&id| id != node as NodeId + 1)
             .collect();
         self.nodes[node].filter.block(peers);
+    }
+
+    /// Freezes `node` as a paused process would be: its Raft connections
+    /// stay open and nothing on them is answered or sent (`NetFilter`).
+    pub fn freeze(&self, node: usize) {
+        self.nodes[node].filter.freeze();
     }
 
     pub fn heal(&self, node: usize) {

@@ -2,7 +2,8 @@
 
 Each cluster is three `raftlimit-server` processes on free loopback ports with
 temporary data directories. Only the processes started here are stopped, by
-their PIDs.
+their PIDs. `TlsCluster` is the same cluster behind TLS (client certificates,
+mutual TLS between nodes) and passwords.
 
 With `COMPAT_TARGET=redis` the same tests run against one real `redis-server`
 instead, which proves that every expected result is Redis's own. Tests that
@@ -36,9 +37,12 @@ def free_port():
 
 
 class Cluster:
+    prefix = "raftlimit-compat-"
+
     def __init__(self, nodes=3):
-        self.dir = tempfile.TemporaryDirectory(prefix="raftlimit-compat-")
+        self.dir = tempfile.TemporaryDirectory(prefix=self.prefix)
         self.ports = [(free_port(), free_port(), free_port()) for _ in range(nodes)]
+        self.prepare(nodes)
         members = "".join(
             f'[[cluster.nodes]]\nid = {i + 1}\nresp_addr = "127.0.0.1:{resp}"\nraft_addr = "127.0.0.1:{raft}"\n'
             for i, (resp, _, raft) in enumerate(self.ports)
@@ -50,13 +54,22 @@ class Cluster:
                 f.write(
                     f'node_id = {i + 1}\ndata_dir = "{self.dir.name}/node{i + 1}"\n'
                     f'resp_addr = "127.0.0.1:{resp}"\nhttp_addr = "127.0.0.1:{http}"\n'
-                    f'raft_addr = "127.0.0.1:{raft}"\n[cluster]\nname = "{CLUSTER_NAME}"\n{members}'
+                    f'raft_addr = "127.0.0.1:{raft}"\n{self.node_toml(i)}'
+                    f'[cluster]\nname = "{CLUSTER_NAME}"\n{members}'
                 )
             self.configs.append(path)
         self.procs = [None] * nodes
         for i in range(nodes):
             self.start(i)
         self.wait_for_leader()
+
+    def prepare(self, nodes):
+        """Writes whatever the node configs refer to, before they are written."""
+
+    def node_toml(self, i):
+        """Extra settings for node `i`: top-level keys and whole tables, placed
+        before `[cluster]`."""
+        return ""
 
     def start(self, i):
         log = open(os.path.join(self.dir.name, f"node{i + 1}.log"), "ab")
@@ -106,6 +119,95 @@ class Cluster:
                     proc.kill()
             self.procs[i] = None
         self.dir.cleanup()
+
+
+# Credentials of the TLS clusters: `default` has a password (requirepass) and
+# `TLS_USER` is an ACL user with every permission.
+TLS_DEFAULT_PASSWORD = "compat-default-secret"
+TLS_USER = "app"
+TLS_USER_PASSWORD = "compat-app-secret"
+
+
+class TlsCluster(Cluster):
+    """A cluster whose RESP ports speak TLS only (no plaintext port), with
+    mutual TLS between nodes and AUTH: `default` has a password and
+    `TLS_USER` is an ACL user. Certificates come from `raftlimit-server certs`
+    in `<dir>/tls`: a CA, `nodeN.crt` (SANs `node-N.raftlimit`, `nodeN`,
+    `localhost`, `127.0.0.1`, `::1`) and `client.crt` (CN `client`).
+    `client_auth` is the `[tls] client_auth` mode."""
+
+    prefix = "raftlimit-compat-tls-"
+
+    def __init__(self, client_auth="required", nodes=3):
+        self.client_auth = client_auth
+        self.procs = []
+        try:
+            super().__init__(nodes)
+        except RuntimeError as err:
+            # Keep the node logs in the error: they are gone after stop().
+            logs = self.log_tails()
+            self.stop()
+            raise RuntimeError(f"{err}\n{logs}") from err
+
+    def prepare(self, nodes):
+        self.tls_dir = os.path.join(self.dir.name, "tls")
+        subprocess.run(
+            [SERVER, "certs", "--dir", self.tls_dir, "--nodes", str(nodes)],
+            check=True,
+            capture_output=True,
+        )
+        self.ca = os.path.join(self.tls_dir, "ca.crt")
+        self.client_cert = os.path.join(self.tls_dir, "client.crt")
+        self.client_key = os.path.join(self.tls_dir, "client.key")
+
+    def node_toml(self, i):
+        resp = self.ports[i][0]
+        # With `plaintext` off `resp_addr` is not bound, so the TLS listener
+        # takes the RESP port itself: the port the members list advertises.
+        return (
+            f'requirepass = "{TLS_DEFAULT_PASSWORD}"\n'
+            f"[tls]\n"
+            f'addr = "127.0.0.1:{resp}"\n'
+            f'cert_file = "{self.tls_dir}/node{i + 1}.crt"\n'
+            f'key_file = "{self.tls_dir}/node{i + 1}.key"\n'
+            f'ca_file = "{self.ca}"\n'
+            f'client_auth = "{self.client_auth}"\n'
+            f"plaintext = false\n"
+            f"[[users]]\n"
+            f'name = "{TLS_USER}"\n'
+            f'rules = "on >{TLS_USER_PASSWORD} ~* +@all"\n'
+        )
+
+    def client(self, i=0, cert=True, **kwargs):
+        """A redis-py client over TLS that verifies the node's certificate,
+        presents the client certificate if `cert`, and authenticates as
+        `default` unless told otherwise."""
+        kwargs.setdefault("password", TLS_DEFAULT_PASSWORD)
+        if cert:
+            kwargs.setdefault("ssl_certfile", self.client_cert)
+            kwargs.setdefault("ssl_keyfile", self.client_key)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port(i),
+            socket_timeout=15,
+            ssl=True,
+            ssl_ca_certs=self.ca,
+            ssl_cert_reqs="required",
+            ssl_check_hostname=True,
+            **kwargs,
+        )
+
+    def log_tails(self, lines=20):
+        out = []
+        for i in range(len(self.ports)):
+            path = os.path.join(self.dir.name, f"node{i + 1}.log")
+            try:
+                with open(path, errors="replace") as f:
+                    tail = f.readlines()[-lines:]
+            except OSError:
+                continue
+            out.append(f"--- node{i + 1}.log ---\n{''.join(tail)}")
+        return "\n".join(out)
 
 
 class RedisServer:
@@ -178,6 +280,14 @@ def cluster():
 def fresh_cluster():
     """A cluster of its own, for tests that kill nodes."""
     c = Cluster()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_cluster():
+    """A TLS cluster with client certificates required."""
+    c = TlsCluster(client_auth="required")
     yield c
     c.stop()
 

@@ -13,14 +13,20 @@
 //! must raise it: a correct server really does admit more when its leaders'
 //! clocks disagree.
 //!
-//! Operations that did not complete `Ok` are never evidence of an
-//! admission: an `Info` check may have been admitted, denied or never
-//! executed, and counting it would let a correct server fail. (They count as
-//! *possible* admissions in the availability statistic below, where that is
-//! the conservative direction.)
+//! An `Info` check (a timeout, a lost connection) counts as an admission,
+//! as the worst case: it may have been admitted, and may have taken effect
+//! at any instant after its invocation, so it is counted in every span it
+//! could reach (every span ending at or after its invocation). A correct
+//! server can fail this rule, since the check may in fact have been denied
+//! or never run; the harness keeps it honest by resolving indeterminate
+//! checks instead. Each check carries an idempotency token (`ID`) and a
+//! worker resends an indeterminate one, to any node, until it gets the
+//! server's answer (`docs/limiter.md`), so only a check that stayed unknown
+//! through every resend is counted this way. `Fail` checks never count.
 //!
 //! Every criterion takes a set `S` of `Ok`-admitted checks whose whole
-//! intervals lie inside one span `[x, y]` of our clock (`d = y - x`). Their
+//! intervals lie inside one span `[x, y]` of our clock (`d = y - x`), plus
+//! the `Info` checks invoked by `y`. Their
 //! timestamps lie in one span of length at most `d + 2σ ≤ d + s`, wherever
 //! the offset and the effect instants really were. Each bound is the most a
 //! *correct* server can admit in such a span, so exceeding it cannot happen
@@ -121,13 +127,17 @@ impl Default for Limiter {
     }
 }
 
-/// An admitted check: where on our clock it could have taken effect.
+/// An admitted check, or an indeterminate one counted as admitted: where on
+/// our clock it could have taken effect.
 #[derive(Debug, Clone, Copy)]
 struct Admission {
     inv: i128,
+    /// The completion; for an indeterminate check, its invocation (it sorts
+    /// as a point there, and counts in every span reaching it).
     cmp: i128,
     index: usize,
     reset_after_ms: Option<u64>,
+    indeterminate: bool,
 }
 
 /// A set of admissions proven too large.
@@ -192,6 +202,13 @@ impl Limiter {
                 (Outcome::Info, _) => {
                     stats.indeterminate += 1;
                     possible.push((inv, cmp));
+                    admitted.push(Admission {
+                        inv,
+                        cmp: inv,
+                        index: op.index,
+                        reset_after_ms: None,
+                        indeterminate: true,
+                    });
                 }
                 (Outcome::Ok, Value::Verdict(v)) if v.allowed => {
                     stats.admitted += 1;
@@ -201,6 +218,7 @@ impl Limiter {
                         cmp,
                         index: op.index,
                         reset_after_ms: v.reset_after_ms,
+                        indeterminate: false,
                     });
                 }
                 (Outcome::Ok, Value::Verdict(_)) => {
@@ -354,15 +372,39 @@ fn groups_by_invoke_desc(adm: &[Admission]) -> Vec<Vec<usize>> {
     groups
 }
 
-/// History indices of admissions whose intervals lie within `[from, to]`.
+/// History indices of the admissions counted in `[from, to]`: those whose
+/// intervals lie within it, and indeterminate ones invoked by `to`.
 fn contained(adm: &[Admission], from: i128, to: i128) -> Vec<usize> {
     let mut v: Vec<usize> = adm
         .iter()
-        .filter(|a| a.inv >= from && a.cmp <= to)
+        .filter(|a| {
+            if a.indeterminate {
+                a.inv <= to
+            } else {
+                a.inv >= from && a.cmp <= to
+            }
+        })
         .map(|a| a.index)
         .collect();
     v.sort_unstable();
     v
+}
+
+/// Invocation times of the indeterminate admissions, ascending: how many
+/// reach a span ending at `t` is the partition point of `t`.
+fn indeterminate_invokes(adm: &[Admission]) -> Vec<i128> {
+    let mut v: Vec<i128> = adm
+        .iter()
+        .filter(|a| a.indeterminate)
+        .map(|a| a.inv)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Indeterminate admissions invoked at or before `t`.
+fn reaching(indeterminate: &[i128], t: i128) -> i128 {
+    i128::try_from(indeterminate.partition_point(|&inv| inv <= t)).unwrap_or(i128::MAX)
 }
 
 /// The `fixed` staircase bound: in spans of length `(m-1)·P - s`, at most `m·L`.
@@ -376,6 +418,7 @@ fn fixed_spans(adm: &[Admission], limit: i128, period: i128, slack: i128) -> Vec
     let run = last - first;
     let (rank, cmps) = by_completion(adm);
     let groups = groups_by_invoke_desc(adm);
+    let unknown = indeterminate_invokes(adm);
     let mut ms: Vec<i128> = (2..=8).collect();
     let mut m = 16;
     while (m - 1) * period <= run + period {
@@ -392,14 +435,19 @@ fn fixed_spans(adm: &[Admission], limit: i128, period: i128, slack: i128) -> Vec
         let mut tree = Fenwick::new(adm.len());
         // (excess, from, to) of the worst span for this m
         let mut worst: Option<(i128, i128, i128)> = None;
+        // Left ends at every invocation, indeterminate ones included: past
+        // the last admitted check, spans still gather indeterminate ones.
         for group in &groups {
             for &i in group {
-                tree.insert(rank[i]);
+                if !adm[i].indeterminate {
+                    tree.insert(rank[i]);
+                }
             }
             let Some(&g) = group.first() else { continue };
             let from = adm[g].inv;
             let to = from + length;
-            let count = i128::from(tree.count_below(cmps.partition_point(|&c| c <= to)));
+            let count = i128::from(tree.count_below(cmps.partition_point(|&c| c <= to)))
+                + reaching(&unknown, to);
             if count > bound && worst.is_none_or(|(e, _, _)| count - bound > e) {
                 worst = Some((count - bound, from, to));
             }
@@ -482,7 +530,8 @@ fn claimed_windows(
 ///
 /// Sweeping left ends `x` from the latest invocation down, the active
 /// admissions are those invoked at or after `x`. For each active admission
-/// `j`, with `count_j` the active admissions completing no later than it, the
+/// `j`, with `count_j` the active admissions completing no later than it
+/// plus the indeterminate checks invoked by then (whenever that was), the
 /// span `[x, cmp_j]` is violated iff `count_j·P - cmp_j·L > B·P + (s - x)·L`.
 /// The tree holds `count_j·P - cmp_j·L` per admission (inactive ones pushed
 /// far below by `HIDDEN`), so each step is two range adds and a max query.
@@ -495,13 +544,21 @@ fn gcra_span(
 ) -> Option<Witness> {
     const HIDDEN: i128 = 1 << 110;
     let (rank, cmps) = by_completion(adm);
-    let initial: Vec<i128> = cmps.iter().map(|&c| -c * limit - HIDDEN).collect();
+    let unknown = indeterminate_invokes(adm);
+    // An indeterminate check is an item too, so spans may end at its
+    // invocation; it is counted through `reaching`, never by the range adds.
+    let initial: Vec<i128> = cmps
+        .iter()
+        .map(|&c| -c * limit - HIDDEN + reaching(&unknown, c) * period)
+        .collect();
     let mut tree = MaxTree::new(&initial);
     // (excess, from, to)
     let mut worst: Option<(i128, i128, i128)> = None;
     for group in groups_by_invoke_desc(adm) {
         for &i in &group {
-            tree.add(rank[i], adm.len(), period);
+            if !adm[i].indeterminate {
+                tree.add(rank[i], adm.len(), period);
+            }
             tree.add(rank[i], rank[i] + 1, HIDDEN);
         }
         let Some(&g) = group.first() else { continue };

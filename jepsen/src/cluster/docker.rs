@@ -8,12 +8,17 @@
 //!
 //! A partition is a chain of DROP rules, [`CHAIN`], in each container's own
 //! network namespace, entered from the host with `nsenter -t <pid> -n` (the
-//! image has no tools of its own). The rules name only the containers' fixed
-//! addresses on the compose network, so clients reaching the published ports
-//! are never cut off. Healing removes the chain and the jumps to it, nothing
-//! else. A container that is started again gets a fresh namespace, so
-//! [`Cluster::start`] puts the current partition's rules back into it (the
-//! node may exchange a few packets with its peers before they are in place).
+//! image has no tools of its own). The backend receives the cut links
+//! ([`Partition`]), not groups, so non-transitive partitions such as a bridge
+//! work: each node drops everything from and to exactly the peers across its
+//! own cut links (both ends of a link carry rules, so the link stays cut in
+//! both directions even while one end restarts). The rules name only the
+//! containers' fixed addresses on the compose network, so clients reaching
+//! the published ports are never cut off. Healing removes the chain and the
+//! jumps to it, nothing else. A container that is started again gets a
+//! fresh namespace, so [`Cluster::start`] puts the current partition's rules
+//! back into it (the node may exchange a few packets with its peers before
+//! they are in place).
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -23,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::{ClientTls, Cluster, Endpoint};
+use super::{ClientTls, Cluster, Endpoint, Partition};
 use crate::Error;
 
 /// The iptables chain holding a container's partition rules.
@@ -202,7 +207,7 @@ pub struct DockerCluster {
     compose: Vec<&'static str>,
     password: String,
     /// The partition in force, re-applied to containers that restart.
-    partition: Mutex<Option<Vec<Vec<u64>>>>,
+    partition: Mutex<Option<Partition>>,
 }
 
 impl DockerCluster {
@@ -368,9 +373,9 @@ impl DockerCluster {
         Self::iptables(pid, args).is_ok()
     }
 
-    /// Replaces node `node`'s partition rules with those of `groups`: drop
-    /// everything from and to the nodes outside its own group.
-    fn apply(&self, node: u64, groups: &[Vec<u64>]) -> Result<(), Error> {
+    /// Replaces node `node`'s partition rules with those of `partition`:
+    /// drop everything from and to each peer across one of its cut links.
+    fn apply(&self, node: u64, partition: &Partition) -> Result<(), Error> {
         let Some(pid) = self.pid(node)? else {
             // Stopped: its namespace is gone; `start` applies the rules.
             return Ok(());
@@ -385,11 +390,7 @@ impl DockerCluster {
                 Self::iptables(pid, &["-I", hook, "1", "-j", CHAIN])?;
             }
         }
-        let own = groups.iter().find(|g| g.contains(&node));
-        for other in self.options.nodes() {
-            if own.is_some_and(|g| g.contains(&other)) {
-                continue;
-            }
+        for other in partition.peers_cut(node) {
             let ip = self.options.node_ip(other).to_string();
             Self::iptables(pid, &["-A", CHAIN, "-s", &ip, "-j", "DROP"])?;
             Self::iptables(pid, &["-A", CHAIN, "-d", &ip, "-j", "DROP"])?;
@@ -453,8 +454,8 @@ impl Cluster for DockerCluster {
 
     fn start(&self, node: u64) -> Result<(), Error> {
         self.container_cmd(node, "start")?;
-        match self.partition.lock().as_deref() {
-            Some(groups) => self.apply(node, groups),
+        match self.partition.lock().as_ref() {
+            Some(partition) => self.apply(node, partition),
             None => Ok(()),
         }
     }
@@ -467,18 +468,17 @@ impl Cluster for DockerCluster {
         self.container_cmd(node, "unpause")
     }
 
-    fn partition(&self, groups: &[Vec<u64>]) -> Result<(), Error> {
-        let mut seen: Vec<u64> = groups.iter().flatten().copied().collect();
-        seen.sort_unstable();
-        if seen != self.options.nodes().collect::<Vec<_>>() {
+    fn partition(&self, partition: &Partition) -> Result<(), Error> {
+        let nodes: Vec<u64> = self.options.nodes().collect();
+        if let Some(stranger) = partition.nodes().into_iter().find(|n| !nodes.contains(n)) {
             return Err(Error::Fault(format!(
-                "partition {groups:?} must name every node exactly once"
+                "partition ({partition}) names node {stranger}, which is not one of {nodes:?}"
             )));
         }
         let mut current = self.partition.lock();
-        *current = Some(groups.to_vec());
-        for node in self.options.nodes() {
-            self.apply(node, groups)?;
+        *current = Some(partition.clone());
+        for node in nodes {
+            self.apply(node, partition)?;
         }
         Ok(())
     }

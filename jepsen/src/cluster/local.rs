@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::{Cluster, Endpoint};
+use super::{Cluster, Endpoint, Partition};
 use crate::Error;
 
 /// How to start a local cluster.
@@ -93,9 +93,33 @@ fn free_port() -> Result<SocketAddr, Error> {
         .map_err(|e| Error::Cluster(format!("no free loopback port: {e}")))
 }
 
+/// Attempts at starting a cluster whose nodes keep exiting at startup.
+const START_ATTEMPTS: usize = 3;
+
 impl LocalCluster {
     /// Writes the configs and starts every node, then waits until all are ready.
+    ///
+    /// Free ports are found by binding port 0 and letting go, so another
+    /// process (a test suite running alongside) may take one before the node
+    /// binds it, and that node exits at startup. Such a start is retried from
+    /// scratch on fresh ports.
     pub fn start(options: &LocalOptions) -> Result<Self, Error> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(options) {
+                Err(StartError::Exited(e)) if attempt < START_ATTEMPTS => {
+                    eprintln!(
+                        "local cluster start {attempt} failed ({e}); retrying on fresh ports"
+                    );
+                    attempt += 1;
+                }
+                Err(StartError::Exited(e) | StartError::Other(e)) => return Err(e),
+                Ok(cluster) => return Ok(cluster),
+            }
+        }
+    }
+
+    fn start_once(options: &LocalOptions) -> Result<Self, StartError> {
         let (dir, temp) = match &options.dir {
             Some(d) => (d.clone(), None),
             None => {
@@ -146,11 +170,21 @@ impl LocalCluster {
             nodes: Mutex::new(nodes),
             _temp: temp,
         };
+        // A retried start begins with empty data directories.
+        for node in cluster.nodes.lock().iter() {
+            let data = dir.join(format!("node{}", node.id));
+            if data.exists() {
+                std::fs::remove_dir_all(&data).map_err(|e| Error::file(&data, e))?;
+            }
+        }
         for id in 1..=options.nodes {
             cluster.start(id)?;
         }
-        cluster.wait_ready(options.ready_timeout)?;
-        Ok(cluster)
+        match cluster.wait_ready(options.ready_timeout) {
+            Ok(()) => Ok(cluster),
+            Err(e) if cluster.any_exited() => Err(StartError::Exited(e)),
+            Err(e) => Err(StartError::Other(e)),
+        }
     }
 
     fn spawn(&self, node: &Node) -> Result<Child, Error> {
@@ -237,6 +271,12 @@ impl LocalCluster {
             Some(child) => matches!(child.try_wait(), Ok(Some(_))),
             None => true,
         }
+    }
+
+    /// Whether any node has exited.
+    fn any_exited(&self) -> bool {
+        let ids: Vec<u64> = self.nodes.lock().iter().map(|n| n.id).collect();
+        ids.into_iter().any(|id| self.exited(id))
     }
 
     fn with_node<T>(
@@ -326,7 +366,7 @@ impl Cluster for LocalCluster {
         self.with_node(node, |n| Self::signal(n, "CONT"))
     }
 
-    fn partition(&self, _groups: &[Vec<u64>]) -> Result<(), Error> {
+    fn partition(&self, _partition: &Partition) -> Result<(), Error> {
         Err(Error::Unsupported(
             "local processes share one network namespace, so the local backend cannot partition \
              them; use the docker backend"
@@ -350,6 +390,20 @@ impl Cluster for LocalCluster {
             }
         }
         Ok(())
+    }
+}
+
+/// Why [`LocalCluster::start_once`] failed: a node exited (worth another
+/// try on fresh ports) or anything else.
+#[derive(Debug)]
+enum StartError {
+    Exited(Error),
+    Other(Error),
+}
+
+impl From<Error> for StartError {
+    fn from(e: Error) -> Self {
+        StartError::Other(e)
     }
 }
 

@@ -1,9 +1,11 @@
 //! `limiter`: many workers hammer `RL.CHECK` on a few keys with small limits, one key per algorithm.
 //!
 //! The limiter checker proves no key admitted more than its limit allows in
-//! any window (only `Ok` admissions are evidence; see its docs for why
-//! counting indeterminate checks as admissions would fail a correct server)
-//! and counts the admissions lost to denials, the availability cost.
+//! any window, counting an indeterminate check as an admission, and counts
+//! the admissions lost to denials, the availability cost. Every check
+//! carries a unique `ID`, so the runner can resend one whose outcome it
+//! did not learn and get the server's first answer rather than a second
+//! charge.
 
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -58,7 +60,7 @@ impl Workload for LimiterWorkload {
         20.0
     }
 
-    fn next(&self, _worker: usize, _previous: Option<&Previous>, rng: &mut StdRng) -> Request {
+    fn next(&self, worker: usize, _previous: Option<&Previous>, rng: &mut StdRng) -> Request {
         let (name, algo) = KEYS
             .get(rng.gen_range(0..KEYS.len()))
             .copied()
@@ -73,20 +75,25 @@ impl Workload for LimiterWorkload {
                 burst: None,
             }),
         )
+        .with_token(format!("w{worker}-{:016x}", rng.gen::<u64>()))
     }
 
     fn commands(&self, request: &Request) -> Vec<Vec<String>> {
         let Value::Limit(args) = &request.value else {
             return vec![vec!["PING".into()]];
         };
-        vec![vec![
+        let mut command = vec![
             "RL.CHECK".into(),
             request.key.clone(),
             args.limit.to_string(),
             format!("{}ms", args.period_ms),
             "ALGO".into(),
             algo_name(args.algo).into(),
-        ]]
+        ];
+        if let Some(token) = &request.token {
+            command.extend(["ID".into(), token.clone()]);
+        }
+        vec![command]
     }
 
     fn complete(&self, _request: &Request, replies: &[Resp]) -> Completion {

@@ -42,6 +42,11 @@ pub struct Request {
     pub key: String,
     /// The invocation's value (arguments).
     pub value: Value,
+    /// An idempotency token the commands carry (`RL.CHECK … ID token`): the
+    /// server answers a resend with the first reply instead of applying it
+    /// again, so the runner resends an indeterminate request until it learns
+    /// the outcome.
+    pub token: Option<String>,
 }
 
 impl Request {
@@ -51,6 +56,15 @@ impl Request {
             f,
             key: key.into(),
             value,
+            token: None,
+        }
+    }
+
+    /// The same request, carrying an idempotency token.
+    pub fn with_token(self, token: String) -> Self {
+        Self {
+            token: Some(token),
+            ..self
         }
     }
 }

@@ -1,17 +1,19 @@
-//! The compose cluster through the docker backend: TLS+AUTH clients, failover after `docker kill`, pause, and an iptables partition.
+//! The compose cluster through the docker backend: TLS+AUTH clients, failover after `docker kill`, pause, and iptables partitions (leader isolated, bridge).
 //!
 //! Needs docker, the image and the deploy files (`make test-docker` makes
-//! both and runs this); without a docker daemon it prints why and passes.
-//! It runs its own compose project on free host ports and its own subnet,
-//! so a developer's `docker compose up` cluster is never touched, and tears
-//! the project down (containers, network, volumes) even when it fails.
+//! both and runs this; `make test` runs it through scripts/test-docker.sh);
+//! without a docker daemon it prints why and passes. It runs its own
+//! compose project (`$RAFTLIMIT_IT_PROJECT`, else `raftlimit-it-<pid>`) on
+//! free host ports and its own subnet, so a developer's `docker compose up`
+//! cluster is never touched, and tears the project down (containers,
+//! network, volumes) even when it fails.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use raftlimit_jepsen::client::{Client, Resp};
 use raftlimit_jepsen::cluster::docker::{docker_unavailable, DockerCluster, DockerOptions};
-use raftlimit_jepsen::cluster::{Cluster, Endpoint};
+use raftlimit_jepsen::cluster::{Cluster, Endpoint, Partition};
 
 /// Bounds each step that waits for the cluster to recover (elections,
 /// forwarding, health checks), not a performance expectation.
@@ -93,6 +95,26 @@ async fn leader(endpoints: &[Endpoint]) -> u64 {
     }
 }
 
+/// Whether node `from` can open a TCP connection to node `to`'s Raft port
+/// (7100, config/docker): a connect attempt from inside `from`'s network
+/// namespace with the host's bash, since the image has no tools. A dropped
+/// SYN is never answered, so the attempt is bounded by `timeout`.
+fn reaches(cluster: &DockerCluster, from: u64, to: u64) -> bool {
+    let id = cluster.container(from).unwrap();
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{.State.Pid}}", &id])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let ip = cluster.options().node_ip(to);
+    std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-n", "timeout", "2", "bash", "-c"])
+        .arg(format!("exec 3<>/dev/tcp/{ip}/7100"))
+        .status()
+        .unwrap()
+        .success()
+}
+
 /// Node configs for the test's own subnet: `config/docker` with its
 /// addresses replaced.
 fn configs_for(net: [u8; 3], dir: &Path) {
@@ -114,7 +136,7 @@ fn configs_for(net: [u8; 3], dir: &Path) {
 
 #[test]
 #[ignore = "needs docker, the image and the deploy files: run `make test-docker`"]
-fn compose_cluster_survives_kill_pause_and_partition() {
+fn compose_cluster_survives_kill_pause_and_partitions() {
     if let Some(why) = docker_unavailable() {
         eprintln!("skipped: {why}");
         return;
@@ -124,7 +146,10 @@ fn compose_cluster_survives_kill_pause_and_partition() {
     let net = [172, 28, 200 + (std::process::id() % 50) as u8];
     configs_for(net, dir.path());
     let mut options = DockerOptions::new(repo_root());
-    options.project = format!("raftlimit-it-{}", std::process::id());
+    options.project = std::env::var("RAFTLIMIT_IT_PROJECT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| format!("raftlimit-it-{}", std::process::id()));
     options.resp_ports = (0..3).map(|_| free_port()).collect();
     options.http_ports = (0..3).map(|_| free_port()).collect();
     options.net = net;
@@ -166,7 +191,9 @@ fn compose_cluster_survives_kill_pause_and_partition() {
         // the isolated node can commit nothing.
         let lead = leader(&endpoints).await;
         let majority: Vec<u64> = (1..=3).filter(|n| *n != lead).collect();
-        cluster.partition(&[vec![lead], majority.clone()]).unwrap();
+        cluster
+            .partition(&Partition::from_groups(&[vec![lead], majority.clone()]).unwrap())
+            .unwrap();
         let isolated = &endpoints[(lead - 1) as usize];
         let inside = &endpoints[(majority[0] - 1) as usize];
         until(inside, &["SET", "k", "v4"], &ok()).await;
@@ -176,6 +203,56 @@ fn compose_cluster_survives_kill_pause_and_partition() {
         until(isolated, &["SET", "k", "v5"], &ok()).await;
         for e in &endpoints {
             until(e, &["GET", "k"], &bulk("v5")).await;
+        }
+
+        // A bridge, which no grouping of the nodes expresses: a follower
+        // reaches both others, the leader and the other follower cannot
+        // reach each other. The bridge with either end is a majority, so a
+        // write through the bridge commits (whoever leads by then: the cut
+        // follower keeps calling elections); after the heal, when that
+        // follower's higher term forces another election, every node
+        // converges.
+        let lead = leader(&endpoints).await;
+        let bridge = (1..=3).find(|n| *n != lead).unwrap();
+        let other = (1..=3).find(|n| *n != lead && *n != bridge).unwrap();
+        let cut = Partition::bridge(bridge, &[1, 2, 3]).unwrap();
+        assert_eq!(
+            cut.links().collect::<Vec<_>>(),
+            vec![(lead.min(other), lead.max(other))]
+        );
+        cluster.partition(&cut).unwrap();
+        assert!(
+            !reaches(&cluster, lead, other),
+            "{lead} reaches {other} across the cut"
+        );
+        assert!(
+            !reaches(&cluster, other, lead),
+            "{other} reaches {lead} across the cut"
+        );
+        for end in [lead, other] {
+            assert!(
+                reaches(&cluster, bridge, end),
+                "the bridge {bridge} cannot reach {end}"
+            );
+            assert!(
+                reaches(&cluster, end, bridge),
+                "{end} cannot reach the bridge {bridge}"
+            );
+        }
+        until(
+            &endpoints[(bridge - 1) as usize],
+            &["SET", "k", "v6"],
+            &ok(),
+        )
+        .await;
+        cluster.heal().unwrap();
+        assert!(
+            reaches(&cluster, lead, other),
+            "{lead} cannot reach {other} after the heal"
+        );
+        until(&endpoints[(other - 1) as usize], &["SET", "k", "v7"], &ok()).await;
+        for e in &endpoints {
+            until(e, &["GET", "k"], &bulk("v7")).await;
         }
     });
 

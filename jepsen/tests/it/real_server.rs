@@ -89,11 +89,14 @@ fn limiter_run(seed: u64, algo: Algo, split: Option<(u64, u64)>) -> History {
     };
     let params = Params::new(args.limit, args.period_ms * MS, args.burst, to_real(algo)).unwrap();
     let mut cluster: Cluster<LimiterState> = Cluster::new(split);
+    // Every check is resolved: indeterminate ones count as admissions, and
+    // the harness resends them with their ID until the server answers.
     let cfg = SimConfig {
         workers: 6,
         ops_per_worker: 200,
         max_latency_ns: 3 * MS,
         max_gap_ns: 8 * MS,
+        p_info: 0.0,
         ..SimConfig::default()
     };
     let value = Value::Limit(args);

@@ -60,31 +60,46 @@ struct Resolved {
     label: String,
 }
 
+/// A limit as the command spells it, before a policy name is looked up.
+#[derive(Debug, Clone, PartialEq)]
+enum LimitSpec {
+    Inline(Params),
+    Policy(String),
+}
+
+impl LimitSpec {
+    fn resolve(self, ctx: &WriteCtx<'_>) -> Result<Resolved, Reply> {
+        match self {
+            LimitSpec::Inline(params) => Ok(Resolved {
+                params,
+                shadow: false,
+                label: "inline".into(),
+            }),
+            LimitSpec::Policy(name) => {
+                let policy = ctx
+                    .data
+                    .policies
+                    .get(&name)
+                    .ok_or_else(|| Reply::error(format!("ERR no such policy '{name}'")))?;
+                Ok(Resolved {
+                    params: policy.params,
+                    shadow: policy.shadow,
+                    label: name,
+                })
+            }
+        }
+    }
+}
+
 /// Parses `limit period [BURST n] [ALGO a]` or `POLICY name` starting at
 /// `args[0]`; returns the limit and how many arguments it used. Stops at any
 /// keyword in `stop`.
-fn parse_limit(
-    ctx: &WriteCtx<'_>,
-    args: &[Bytes],
-    stop: &[&str],
-) -> Result<(Resolved, usize), Reply> {
+fn parse_limit(args: &[Bytes], stop: &[&str]) -> Result<(LimitSpec, usize), Reply> {
     let first = args.first().ok_or_else(Reply::syntax_error)?;
     if is(first, "POLICY") {
         let name = args.get(1).ok_or_else(Reply::syntax_error)?;
         let name = String::from_utf8_lossy(name).into_owned();
-        let policy = ctx
-            .data
-            .policies
-            .get(&name)
-            .ok_or_else(|| Reply::error(format!("ERR no such policy '{name}'")))?;
-        return Ok((
-            Resolved {
-                params: policy.params,
-                shadow: policy.shadow,
-                label: name,
-            },
-            2,
-        ));
+        return Ok((LimitSpec::Policy(name), 2));
     }
     let limit = positive(first, "limit")?;
     let period =
@@ -106,32 +121,114 @@ fn parse_limit(
         used += 2;
     }
     let params = Params::new(limit, period, burst, algo).map_err(limiter_error)?;
-    Ok((
-        Resolved {
-            params,
-            shadow: false,
-            label: "inline".into(),
-        },
-        used,
-    ))
+    Ok((LimitSpec::Inline(params), used))
 }
 
-/// Trailing `[COST n] [PEEK]`.
-fn parse_cost_peek(args: &[Bytes]) -> Result<(u64, bool), Reply> {
-    let (mut cost, mut peek) = (1, false);
+/// Longest `ID` token accepted: room for a UUID or a hash, not for a payload.
+const MAX_ID_LEN: usize = 128;
+
+/// The trailing options of RL.CHECK and RL.MCHECK: `[COST n] [PEEK] [ID token]`.
+#[derive(Debug, Clone, PartialEq)]
+struct Trailer {
+    cost: u64,
+    peek: bool,
+    /// The client's idempotency token; the node turns it into the request
+    /// id (see [`idempotency_token`]), so apply itself ignores it.
+    id: Option<Bytes>,
+}
+
+fn parse_trailer(args: &[Bytes]) -> Result<Trailer, Reply> {
+    let mut trailer = Trailer {
+        cost: 1,
+        peek: false,
+        id: None,
+    };
     let mut i = 0;
     while i < args.len() {
         if is(&args[i], "PEEK") {
-            peek = true;
+            trailer.peek = true;
             i += 1;
         } else if is(&args[i], "COST") && i + 1 < args.len() {
-            cost = non_negative(&args[i + 1], "cost")?;
+            trailer.cost = non_negative(&args[i + 1], "cost")?;
+            i += 2;
+        } else if is(&args[i], "ID") && i + 1 < args.len() {
+            let token = &args[i + 1];
+            if token.is_empty() || token.len() > MAX_ID_LEN {
+                return Err(Reply::error(format!(
+                    "ERR ID must be 1 to {MAX_ID_LEN} bytes"
+                )));
+            }
+            trailer.id = Some(token.clone());
             i += 2;
         } else {
             return Err(Reply::syntax_error());
         }
     }
-    Ok((cost, peek))
+    Ok(trailer)
+}
+
+/// Keywords that end an inline limit in RL.CHECK.
+const CHECK_STOP: &[&str] = &["COST", "PEEK", "ID"];
+/// Keywords that end an inline limit in RL.MCHECK.
+const MCHECK_STOP: &[&str] = &["LIMIT", "POLICY", "COST", "PEEK", "ID"];
+
+/// RL.CHECK's arguments after the key.
+fn parse_check(argv: &[Bytes]) -> Result<(LimitSpec, Trailer), Reply> {
+    let args = argv.get(2..).ok_or_else(Reply::syntax_error)?;
+    let (limit, used) = parse_limit(args, CHECK_STOP)?;
+    Ok((limit, parse_trailer(&args[used..])?))
+}
+
+/// RL.MCHECK's keys, one limit per key, and the trailer.
+fn parse_mcheck(argv: &[Bytes]) -> Result<(&[Bytes], Vec<LimitSpec>, Trailer), Reply> {
+    let numkeys = match argv.get(1).and_then(|n| parse_i64(n)) {
+        Some(n) if n >= 1 && n as usize <= MAX_MCHECK_KEYS => n as usize,
+        _ => {
+            return Err(Reply::error(format!(
+                "ERR numkeys must be between 1 and {MAX_MCHECK_KEYS}"
+            )))
+        }
+    };
+    let keys = argv.get(2..2 + numkeys).ok_or_else(Reply::syntax_error)?;
+    let mut distinct = HashSet::new();
+    if !keys.iter().all(|k| distinct.insert(k)) {
+        return Err(Reply::error("ERR a key may appear only once in RL.MCHECK"));
+    }
+    let mut pos = 2 + numkeys;
+    let mut limits = Vec::with_capacity(numkeys);
+    for _ in 0..numkeys {
+        let arg = argv.get(pos).ok_or_else(Reply::syntax_error)?;
+        let (limit, used) = if is(arg, "LIMIT") {
+            let (limit, used) = parse_limit(&argv[pos + 1..], MCHECK_STOP)?;
+            (limit, used + 1)
+        } else if is(arg, "POLICY") {
+            parse_limit(&argv[pos..], &[])?
+        } else {
+            return Err(Reply::syntax_error());
+        };
+        limits.push(limit);
+        pos += used;
+    }
+    Ok((keys, limits, parse_trailer(&argv[pos..])?))
+}
+
+/// The `ID token` of a well-formed RL.CHECK or RL.MCHECK, if it has one.
+///
+/// Why a token and not the node's own request id: a client whose connection
+/// died cannot know whether its check was applied, and a plain resend would
+/// charge it twice. With a token the resend, to any node and within the
+/// de-duplication window, carries the same request id and is answered with
+/// the first reply instead of being applied again.
+pub fn idempotency_token(argv: &[Bytes]) -> Option<Bytes> {
+    let name = argv.first()?;
+    let trailer = if is(name, "RL.CHECK") {
+        parse_check(argv).ok()?.1
+    } else if is(name, "RL.MCHECK") {
+        parse_mcheck(argv).ok()?.2
+    } else {
+        return None;
+    };
+    trailer.id
 }
 
 fn limiter_state<'a>(
@@ -183,11 +280,12 @@ fn decision_reply(d: &Decision) -> Reply {
     }
 }
 
-/// `RL.CHECK key (limit period [BURST n] [ALGO a] | POLICY name) [COST n] [PEEK]`
+/// `RL.CHECK key (limit period [BURST n] [ALGO a] | POLICY name) [COST n] [PEEK] [ID token]`
 pub fn rl_check(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
     let result = (|| {
-        let (limit, used) = parse_limit(ctx, &argv[2..], &["COST", "PEEK"])?;
-        let (cost, peek) = parse_cost_peek(&argv[2 + used..])?;
+        let (limit, trailer) = parse_check(argv)?;
+        let limit = limit.resolve(ctx)?;
+        let (cost, peek) = (trailer.cost, trailer.peek);
         let key = &argv[1];
         let state = limiter_state(&ctx.data.keyspace, key, ctx.now_ms)?.cloned();
         let outcome = check(state.as_ref(), &limit.params, cost, ctx.now_ns, peek);
@@ -206,41 +304,17 @@ pub fn rl_check(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 /// `RL.MCHECK numkeys key [key ...] (LIMIT limit period [BURST n] [ALGO a] |
-/// POLICY name) per key [COST n] [PEEK]`: all or nothing.
+/// POLICY name) per key [COST n] [PEEK] [ID token]`: all or nothing.
 pub fn rl_mcheck(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
     let result = (|| {
-        let numkeys = match parse_i64(&argv[1]) {
-            Some(n) if n >= 1 && n as usize <= MAX_MCHECK_KEYS => n as usize,
-            _ => {
-                return Err(Reply::error(format!(
-                    "ERR numkeys must be between 1 and {MAX_MCHECK_KEYS}"
-                )))
-            }
-        };
-        let keys = argv.get(2..2 + numkeys).ok_or_else(Reply::syntax_error)?;
-        let mut distinct = HashSet::new();
-        if !keys.iter().all(|k| distinct.insert(k)) {
-            return Err(Reply::error("ERR a key may appear only once in RL.MCHECK"));
-        }
-        let mut pos = 2 + numkeys;
-        let mut limits = Vec::with_capacity(numkeys);
-        for _ in 0..numkeys {
-            let arg = argv.get(pos).ok_or_else(Reply::syntax_error)?;
-            let (limit, used) = if is(arg, "LIMIT") {
-                let (limit, used) =
-                    parse_limit(ctx, &argv[pos + 1..], &["LIMIT", "POLICY", "COST", "PEEK"])?;
-                (limit, used + 1)
-            } else if is(arg, "POLICY") {
-                parse_limit(ctx, &argv[pos..], &[])?
-            } else {
-                return Err(Reply::syntax_error());
-            };
-            limits.push(limit);
-            pos += used;
-        }
-        let (cost, peek) = parse_cost_peek(&argv[pos..])?;
+        let (keys, specs, trailer) = parse_mcheck(argv)?;
+        let limits = specs
+            .into_iter()
+            .map(|spec| spec.resolve(ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (cost, peek) = (trailer.cost, trailer.peek);
         // Evaluate every limit without consuming; shadow limits never block.
-        let mut outcomes = Vec::with_capacity(numkeys);
+        let mut outcomes = Vec::with_capacity(keys.len());
         for (key, limit) in keys.iter().zip(&limits) {
             let state = limiter_state(&ctx.data.keyspace, key, ctx.now_ms)?.cloned();
             outcomes.push((
@@ -259,7 +333,7 @@ pub fn rl_mcheck(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
             .map(|((_, o), _)| o.decision.retry_after_ms)
             .max()
             .unwrap_or(-1);
-        let mut replies = Vec::with_capacity(numkeys);
+        let mut replies = Vec::with_capacity(keys.len());
         for ((key, limit), (state, peeked)) in keys.iter().zip(&limits).zip(outcomes) {
             let decision = if allowed && !peek && peeked.decision.allowed {
                 let outcome = check(state.as_ref(), &limit.params, cost, ctx.now_ns, false);
@@ -616,6 +690,43 @@ mod tests {
                 .collect(),
             other => panic!("not an array: {other:?}"),
         }
+    }
+
+    #[test]
+    fn id_is_accepted_and_names_the_request() {
+        use super::idempotency_token;
+        let argv = |line: &str| -> Vec<bytes::Bytes> {
+            line.split(' ')
+                .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
+                .collect()
+        };
+        let mut h = Harness::new();
+        assert_eq!(ints(h.run("RL.CHECK k 5 1s ID req-1"))[0], 1);
+        assert_eq!(ints(h.run("RL.CHECK k 5 1s COST 2 ID req-2 PEEK"))[2], 2);
+        assert_eq!(
+            h.run("RL.MCHECK 2 a b LIMIT 5 1s POLICY missing ID x"),
+            Reply::error("ERR no such policy 'missing'")
+        );
+        let long = "x".repeat(129);
+        assert_eq!(
+            h.run(&format!("RL.CHECK k 5 1s ID {long}")),
+            Reply::error("ERR ID must be 1 to 128 bytes")
+        );
+        assert_eq!(h.run("RL.CHECK k 5 1s ID"), Reply::syntax_error());
+        assert_eq!(
+            idempotency_token(&argv("RL.CHECK k 5 1s ALGO fixed ID t1")).as_deref(),
+            Some(&b"t1"[..])
+        );
+        assert_eq!(
+            idempotency_token(&argv("rl.mcheck 2 a b LIMIT 5 1s POLICY p COST 3 ID t2")).as_deref(),
+            Some(&b"t2"[..])
+        );
+        // A policy or key called ID is not a token.
+        assert_eq!(idempotency_token(&argv("RL.CHECK k POLICY ID PEEK")), None);
+        assert_eq!(idempotency_token(&argv("RL.CHECK ID 5 1s")), None);
+        // Malformed commands have none: apply answers their error.
+        assert_eq!(idempotency_token(&argv("RL.CHECK k 5 1s ID t COST")), None);
+        assert_eq!(idempotency_token(&argv("SET k ID")), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::client_api::ClientOutcome;
+use super::client_api::{ClientOutcome, MembershipChange};
 use super::frame::{decode, encode, read_frame, write_frame};
 use super::message::{Envelope, RpcRequest, RpcResponse};
 use super::transport::{BoxStream, NetFilter, Transport};
@@ -27,6 +27,11 @@ pub trait RpcHandler: Send + Sync + 'static {
     /// in the order they arrived; the future resolves to its outcome.
     fn forwarded_write(&self, id: RequestId, op: WriteOp) -> BoxFuture<'static, ClientOutcome>;
     fn forwarded_read(&self, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome>;
+    /// Carries out a forwarded membership change if this node leads.
+    fn forwarded_membership(
+        self: Arc<Self>,
+        change: MembershipChange,
+    ) -> BoxFuture<'static, ClientOutcome>;
 }
 
 /// Accepts peer connections until the listener fails or the task is dropped.
@@ -98,6 +103,9 @@ async fn serve_connection<H: RpcHandler>(
         if handler.filter().is_blocked(from) {
             break;
         }
+        if handler.filter().is_frozen() {
+            continue;
+        }
         let Envelope { id, body } = match decode::<Envelope<RpcRequest>>(&frame) {
             Ok(envelope) => envelope,
             Err(err) => {
@@ -146,6 +154,10 @@ fn dispatch<H: RpcHandler>(
         }
         RpcRequest::Read { argv } => {
             let outcome = handler.forwarded_read(argv);
+            tokio::spawn(async move { respond(RpcResponse::Client(outcome.await)) });
+        }
+        RpcRequest::Membership(change) => {
+            let outcome = handler.clone().forwarded_membership(change);
             tokio::spawn(async move { respond(RpcResponse::Client(outcome.await)) });
         }
     }

@@ -8,7 +8,7 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::client_api::ClientOutcome;
+use super::client_api::{ClientOutcome, MembershipChange};
 use crate::payload::{LoggedArgv, RequestId, WriteOp};
 use crate::types::{NodeId, TypeConfig};
 
@@ -39,6 +39,10 @@ pub enum RpcRequest {
     Read {
         argv: Vec<Bytes>,
     },
+    /// A membership change forwarded by a follower (`RAFT.ADD`,
+    /// `RAFT.REMOVE`); answered with [`RpcResponse::Client`]. Appended last
+    /// so the encoding of the older variants does not move.
+    Membership(MembershipChange),
 }
 
 impl std::fmt::Debug for RpcRequest {
@@ -64,6 +68,7 @@ impl std::fmt::Debug for RpcRequest {
                 .debug_struct("Read")
                 .field("argv", &LoggedArgv(argv))
                 .finish(),
+            RpcRequest::Membership(change) => f.debug_tuple("Membership").field(change).finish(),
         }
     }
 }

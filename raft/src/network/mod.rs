@@ -12,7 +12,7 @@ pub mod outbound;
 pub mod peer;
 pub mod transport;
 
-pub use client_api::ClientOutcome;
+pub use client_api::{ClientOutcome, MembershipChange};
 pub use message::{RpcRequest, RpcResponse};
 pub use peer::PeerClient;
 pub use transport::{NetFilter, PlainTransport, Transport};

@@ -189,7 +189,14 @@ async fn run_connection(
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     let mut live: Option<Live> = None;
     let mut next_id: u64 = 1;
+    // Requests a frozen node "sent": never answered until it thaws.
+    let mut held = Vec::new();
     while let Some(out) = rx.recv().await {
+        if ctx.filter.is_frozen() {
+            held.push(out.reply);
+            continue;
+        }
+        held.clear();
         if ctx.filter.is_blocked(target) {
             live = None;
             fail_all(&pending, target, "peer is cut off");

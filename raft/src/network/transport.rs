@@ -58,9 +58,15 @@ impl Transport for PlainTransport {
 
 /// Peers this node may not talk to, in either direction. Used by the test
 /// harness and the chaos tooling to isolate a node without touching the OS.
+///
+/// Blocking a peer fails its messages at once and closes connections, as a
+/// dead peer does. Freezing the node instead models a paused process: its
+/// connections stay open, what peers send it is read and ignored, and what
+/// it sends never leaves, so peers learn nothing until their own timeouts.
 #[derive(Debug, Default, Clone)]
 pub struct NetFilter {
     blocked: Arc<RwLock<HashSet<NodeId>>>,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NetFilter {
@@ -72,7 +78,20 @@ impl NetFilter {
         self.blocked.write().extend(peers);
     }
 
+    /// Whether the node is frozen (see the type's docs).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn freeze(&self) {
+        self.frozen
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Unblocks every peer and thaws the node.
     pub fn heal(&self) {
         self.blocked.write().clear();
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 }

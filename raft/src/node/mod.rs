@@ -3,20 +3,22 @@
 //! barriers, retries and de-duplication all happen behind it.
 
 mod config;
+pub mod membership;
 mod proposer;
 mod read_barrier;
 mod script_executor;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 use futures::FutureExt;
-use openraft::{ServerState, SnapshotPolicy};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -24,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use config::NodeConfig;
+pub use membership::MembershipView;
 pub use proposer::wall_clock_ns;
 use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
@@ -34,7 +37,9 @@ use crate::error::{Error, Result};
 use crate::network::inbound::{self, RpcHandler};
 use crate::network::outbound::NetworkFactory;
 use crate::network::peer::PeerContext;
-use crate::network::{ClientOutcome, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport};
+use crate::network::{
+    ClientOutcome, MembershipChange, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport,
+};
 use crate::payload::{Proposal, RequestId, Watch, WriteOp};
 use crate::reply::Reply;
 use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store};
@@ -83,6 +88,9 @@ pub struct RaftNode {
     origin: u64,
     next_seq: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Serialises membership changes on the leader, so each one is checked
+    /// against the configuration the previous one left.
+    membership_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -164,21 +172,30 @@ impl RaftNode {
             scripts,
             peer_ctx,
             forwarders: Mutex::new(HashMap::new()),
-            origin: rand::random(),
+            origin: RequestId::node_origin(rand::random()),
             next_seq: AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
+            membership_lock: Arc::new(tokio::sync::Mutex::new(())),
             config,
         });
 
         let server = tokio::spawn(inbound::serve(raft_listener, transport, node.clone()));
         let sweeper = tokio::spawn(sweep_expired(Arc::downgrade(&node)));
         let leadership = tokio::spawn(track_leadership(node.metrics.clone(), leader_flag));
-        node.tasks.lock().extend([server, sweeper, leadership]);
+        let learners = tokio::spawn(keep_learners(Arc::downgrade(&node)));
+        node.tasks
+            .lock()
+            .extend([server, sweeper, leadership, learners]);
 
         // Every node may initialize with the same voters: the first log entry
         // it writes is identical on all of them, so this is idempotent. A
         // random pause first lets a node that already hears from an elected
         // peer skip it (and openraft's complaint about it).
+        //
+        // Only a pristine node (no log, no vote) initializes: after a
+        // restart the membership comes from the replicated log and snapshot,
+        // so voters removed by RAFT.REMOVE stay removed whatever the static
+        // configuration lists.
         if !node.is_initialized().await? {
             let window = node.config.election_timeout_min.as_millis().max(1) as u64;
             tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % window)).await;
@@ -263,7 +280,14 @@ impl RaftNode {
             .unwrap_or_default()
     }
 
-    /// All voters and their addresses, from the replicated membership.
+    /// Voters, learners and their addresses, as this node last saw the
+    /// replicated membership.
+    pub fn membership(&self) -> MembershipView {
+        MembershipView::of(&self.metrics.borrow().membership_config)
+    }
+
+    /// Every node of the replicated membership (voters and learners) and
+    /// its addresses.
     pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
         let m = self.metrics.borrow();
         m.membership_config
@@ -280,6 +304,11 @@ impl RaftNode {
         let m = self.metrics.borrow();
         let leader = m.current_leader?;
         if leader == self.config.id {
+            // A leader that removed itself from the voters steps down but
+            // keeps its own vote until a successor's reaches it.
+            if m.state != ServerState::Leader {
+                return None;
+            }
             let stale_after = 2 * self.config.election_timeout_max.as_millis() as u64;
             if m.millis_since_quorum_ack.is_some_and(|ms| ms > stale_after) {
                 return None;
@@ -376,11 +405,166 @@ impl RaftNode {
     /// future resolves to the reply. A write whose fate is unknown is retried
     /// with the same request id, so it is applied at most once; if it still
     /// has no answer at the deadline, the reply says the outcome is unknown.
+    ///
+    /// The membership commands (`RAFT.ADD`, `RAFT.REMOVE`) arrive here like
+    /// any write, but they are not state-machine commands: they become an
+    /// openraft membership change on the leader ([`RaftNode::change_membership`]).
     pub fn write(
         self: &Arc<Self>,
         argv: Vec<Bytes>,
     ) -> impl Future<Output = Reply> + Send + 'static {
-        self.submit(WriteOp::Command(argv))
+        match membership::parse_command(&argv) {
+            Some(Ok(change)) => Either::Left(self.change_membership(change).boxed()),
+            Some(Err(reply)) => Either::Left(std::future::ready(reply).boxed()),
+            None => Either::Right(self.submit(WriteOp::Command(argv))),
+        }
+    }
+
+    /// Carries out a membership change on the leader, from any node: a
+    /// follower forwards it. Retried while no leader is known or the one
+    /// asked no longer leads; a retry after a lost answer may be refused
+    /// because the first attempt already made the change.
+    pub fn change_membership(
+        self: &Arc<Self>,
+        change: MembershipChange,
+    ) -> impl Future<Output = Reply> + Send + 'static {
+        let node = self.clone();
+        async move {
+            // Promotion waits up to a request timeout for the node to catch
+            // up, and the change itself commits two entries: allow for both.
+            let deadline = Instant::now() + 3 * node.config.request_timeout;
+            loop {
+                let outcome = match node.effective_leader() {
+                    Some(leader) if leader == node.config.id => {
+                        node.clone().change_here(change).await
+                    }
+                    Some(leader) => match node.forwarder(leader) {
+                        Some(client) => {
+                            let rx = client.submit(RpcRequest::Membership(change));
+                            match tokio::time::timeout_at(deadline, rx).await {
+                                Ok(Ok(Ok(RpcResponse::Client(outcome)))) => outcome,
+                                Ok(Ok(Ok(_))) => {
+                                    ClientOutcome::Unknown("unexpected response".into())
+                                }
+                                // Not sent, or sent and the answer lost: ask again; the
+                                // checks refuse a change that was already made.
+                                Ok(_) => ClientOutcome::NotLeader { leader: None },
+                                Err(_) => return membership::unknown_outcome(),
+                            }
+                        }
+                        None => ClientOutcome::NotLeader { leader: None },
+                    },
+                    None => ClientOutcome::NotLeader { leader: None },
+                };
+                match outcome {
+                    ClientOutcome::Reply(reply) => return reply,
+                    ClientOutcome::Unknown(why) => {
+                        tracing::warn!(?change, %why, "membership change outcome unknown");
+                        return membership::unknown_outcome();
+                    }
+                    ClientOutcome::NotLeader { .. } => {}
+                }
+                if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
+                    return Reply::no_leader();
+                }
+            }
+        }
+    }
+
+    /// Carries out a membership change on this node, if it leads.
+    async fn change_here(self: Arc<Self>, change: MembershipChange) -> ClientOutcome {
+        let _one_at_a_time = self.membership_lock.clone().lock_owned().await;
+        if !self.status().is_leader {
+            return ClientOutcome::NotLeader {
+                leader: self.status().leader,
+            };
+        }
+        let mut view = self.membership();
+        if let (true, Some(next)) = (view.joint, view.next_voters.clone()) {
+            // A leader lost half-way through a change leaves the joint
+            // configuration in place; openraft does not finish it by itself.
+            tracing::info!(?next, "completing an interrupted membership change");
+            match self.raft.change_membership(next, true).await {
+                Ok(response) => self.see_membership(response.log_id.index).await,
+                Err(err) => return membership_error(err),
+            }
+            view = self.membership();
+        }
+        let step = match membership::plan(change, &view, &self.config.members) {
+            Ok(step) => step,
+            Err(refusal) => return ClientOutcome::Reply(refusal),
+        };
+        tracing::info!(?change, ?step, "membership change");
+        let result = match step {
+            membership::Step::Demote(id) => {
+                // openraft lets a leader that is only a learner stay in
+                // office, so the leader leaves the membership altogether:
+                // then it steps down once the change applies, and the next
+                // leader adds it back as a learner (`keep_learners`).
+                let retain = id != self.config.id;
+                self.raft
+                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), retain)
+                    .await
+            }
+            membership::Step::Promote { id, add_learner } => {
+                if let Some(info) = add_learner {
+                    // Not blocking: the catch-up wait below is bounded.
+                    if let Err(err) = self.raft.add_learner(id, info, false).await {
+                        return membership_error(err);
+                    }
+                }
+                if !self.caught_up(id).await {
+                    return ClientOutcome::Reply(membership::not_caught_up(id));
+                }
+                self.raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+                    .await
+            }
+        };
+        match result {
+            Ok(response) => {
+                self.see_membership(response.log_id.index).await;
+                ClientOutcome::Reply(Reply::Ok)
+            }
+            Err(err) => membership_error(err),
+        }
+    }
+
+    /// Waits (briefly) until this node's view shows the configuration of
+    /// log entry `index`, so the next check, and RAFT.MEMBERS right after
+    /// the reply, see the change.
+    async fn see_membership(&self, index: u64) {
+        let _ = self
+            .raft
+            .wait(Some(self.config.request_timeout))
+            .metrics(
+                |m| {
+                    m.membership_config
+                        .log_id()
+                        .is_some_and(|l| l.index >= index)
+                },
+                "membership in view",
+            )
+            .await;
+    }
+
+    /// Waits (up to the request timeout) until `id` has replicated this
+    /// leader's log as far as it reached when the wait began.
+    async fn caught_up(&self, id: NodeId) -> bool {
+        let target = self.metrics.borrow().last_log_index.unwrap_or(0);
+        self.raft
+            .wait(Some(self.config.request_timeout))
+            .metrics(
+                |m| {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id))
+                        .is_some_and(|matched| matched.map_or(0, |l| l.index) >= target)
+                },
+                "learner caught up",
+            )
+            .await
+            .is_ok()
     }
 
     /// Runs a script command (EVAL, EVALSHA, …) on the leader as `user`,
@@ -402,9 +586,28 @@ impl RaftNode {
         self.submit(WriteOp::Transaction { watch, commands })
     }
 
+    /// Executes a write command under a request id the caller derived from
+    /// the client's idempotency token ([`RequestId::for_idempotent`]): a
+    /// resend with the same id, through any node, within the
+    /// de-duplication window, is answered with the first reply.
+    pub fn write_as(
+        self: &Arc<Self>,
+        id: RequestId,
+        argv: Vec<Bytes>,
+    ) -> impl Future<Output = Reply> + Send + 'static {
+        self.submit_as(id, WriteOp::Command(argv))
+    }
+
     /// Submits a write op; see [`RaftNode::write`].
     pub fn submit(self: &Arc<Self>, op: WriteOp) -> impl Future<Output = Reply> + Send + 'static {
-        let id = self.next_request_id();
+        self.submit_as(self.next_request_id(), op)
+    }
+
+    fn submit_as(
+        self: &Arc<Self>,
+        id: RequestId,
+        op: WriteOp,
+    ) -> impl Future<Output = Reply> + Send + 'static {
         let mut target = self.effective_leader();
         let first = self.start_write(id, &op);
         let node = self.clone();
@@ -541,6 +744,41 @@ impl RaftNode {
         }
     }
 
+    /// Waits until this node has applied everything the leader had applied
+    /// when asked: the leader's applied index comes from a linearizable read
+    /// (the one WATCH makes), then this node's own apply must reach it. For
+    /// what a node answers from its own copy, such as the user table AUTH
+    /// checks: a user created through another node a moment ago is visible
+    /// here afterwards. False if the leader could not be asked, or this node
+    /// did not catch up within the request timeout.
+    pub async fn catch_up(self: &Arc<Self>) -> bool {
+        let argv = vec![Bytes::from_static(b"WATCH"), Bytes::from_static(b"")];
+        let Reply::Int(index) = self.read(argv).await else {
+            return false;
+        };
+        let target = u64::try_from(index).unwrap_or(0);
+        let mut metrics = self.metrics.clone();
+        let applied = async {
+            loop {
+                metrics.borrow_and_update();
+                let done = self
+                    .state
+                    .read()
+                    .last_applied
+                    .is_some_and(|l| l.index >= target);
+                if done || target == 0 {
+                    return true;
+                }
+                if metrics.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(self.config.request_timeout, applied)
+            .await
+            .unwrap_or(false)
+    }
+
     /// Resolves once a leader other than `target` is known.
     async fn leader_moves_from(&self, target: Option<NodeId>) {
         let mut metrics = self.metrics.clone();
@@ -617,6 +855,28 @@ impl RaftNode {
     }
 }
 
+/// What a failed openraft membership call means to the client.
+fn membership_error(err: RaftError<NodeId, ClientWriteError<NodeId, NodeInfo>>) -> ClientOutcome {
+    match err {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(fwd)) => ClientOutcome::NotLeader {
+            leader: fwd.leader_id,
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            openraft::error::ChangeMembershipError::InProgress(_),
+        )) => ClientOutcome::Reply(Reply::error(
+            "ERR another membership change is in progress; retry",
+        )),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(other)) => {
+            ClientOutcome::Reply(Reply::error(format!(
+                "ERR membership change refused: {other}"
+            )))
+        }
+        // The joint entry may already be in the log: the change may complete
+        // under the next leader.
+        RaftError::Fatal(fatal) => ClientOutcome::Unknown(fatal.to_string()),
+    }
+}
+
 fn unknown_outcome() -> Reply {
     Reply::error("TRYAGAIN write outcome unknown: the leader changed before it was confirmed; it may or may not have been applied")
 }
@@ -639,8 +899,11 @@ impl RpcHandler for RaftNode {
     }
 
     fn forwarded_write(&self, id: RequestId, op: WriteOp) -> BoxFuture<'static, ClientOutcome> {
-        let leader = self.metrics.borrow().current_leader;
-        if leader != Some(self.config.id) {
+        let (leader, state) = {
+            let m = self.metrics.borrow();
+            (m.current_leader, m.state)
+        };
+        if leader != Some(self.config.id) || state != ServerState::Leader {
             return async move { ClientOutcome::NotLeader { leader } }.boxed();
         }
         let rx = self.submit_here(id, op);
@@ -651,9 +914,19 @@ impl RpcHandler for RaftNode {
         .boxed()
     }
 
+    fn forwarded_membership(
+        self: Arc<Self>,
+        change: MembershipChange,
+    ) -> BoxFuture<'static, ClientOutcome> {
+        self.change_here(change).boxed()
+    }
+
     fn forwarded_read(&self, argv: Vec<Bytes>) -> BoxFuture<'static, ClientOutcome> {
-        let leader = self.metrics.borrow().current_leader;
-        if leader != Some(self.config.id) {
+        let (leader, state) = {
+            let m = self.metrics.borrow();
+            (m.current_leader, m.state)
+        };
+        if leader != Some(self.config.id) || state != ServerState::Leader {
             return async move { ClientOutcome::NotLeader { leader } }.boxed();
         }
         let barrier = self.barrier.clone();
@@ -689,6 +962,42 @@ async fn track_leadership(
         flag.store(leading, Ordering::Relaxed);
         if metrics.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// On the leader, adds every configured node that is missing from the
+/// membership back as a learner, so it replicates and knows who leads: a
+/// leader that removed itself left the membership entirely (see
+/// [`RaftNode::change_here`]).
+async fn keep_learners(node: std::sync::Weak<RaftNode>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        if !node.status().is_leader {
+            continue;
+        }
+        let Ok(_one_at_a_time) = node.membership_lock.clone().try_lock_owned() else {
+            continue;
+        };
+        let view = node.membership();
+        // A leader outside the voters is on its way out: re-adding itself
+        // would keep it in office (see `change_here`).
+        if view.joint || !view.voters.contains(&node.config.id) {
+            continue;
+        }
+        let missing = node
+            .config
+            .members
+            .iter()
+            .find(|(id, _)| !view.nodes.contains_key(id))
+            .map(|(id, info)| (*id, info.clone()));
+        if let Some((id, info)) = missing {
+            tracing::info!(node = id, "adding a configured node back as a learner");
+            if let Err(err) = node.raft.add_learner(id, info, false).await {
+                tracing::debug!(%err, "add learner");
+            }
         }
     }
 }

@@ -34,7 +34,9 @@ use crate::types::{
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
 /// How long a request id is remembered. Retries of a forwarded or re-proposed
-/// write happen within the no-leader timeout, far inside this window.
+/// write happen within the no-leader timeout, far inside this window; a
+/// client resending an `RL.CHECK … ID token` has this long to do it
+/// (docs/limiter.md).
 const DEDUP_WINDOW_NS: u64 = 60 * 1_000_000_000;
 
 /// Replies to recently applied requests, so a retried request is answered

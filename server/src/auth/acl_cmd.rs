@@ -130,6 +130,12 @@ fn cat(argv: &[Bytes]) -> Reply {
             .map(|s| s.name.to_owned()),
     );
     names.extend(
+        cmd::raft::MEMBERSHIP_SPECS
+            .iter()
+            .filter(|s| has(s.categories))
+            .map(|s| s.name.to_owned()),
+    );
+    names.extend(
         ACL_SUBCOMMANDS
             .iter()
             .filter(|s| has(s.categories))

@@ -100,7 +100,9 @@ pub struct ServerCatalog;
 
 impl Catalog for ServerCatalog {
     fn has_command(&self, name: &str) -> bool {
-        cmd::lookup(name.as_bytes()).is_some() || commands::lookup(name.as_bytes()).is_some()
+        cmd::lookup(name.as_bytes()).is_some()
+            || cmd::raft::lookup(name.as_bytes()).is_some()
+            || commands::lookup(name.as_bytes()).is_some()
     }
 
     fn has_subcommand(&self, name: &str, sub: &str) -> bool {

@@ -180,6 +180,50 @@ pub fn authenticate(
     }
 }
 
+/// Whether AUTH or HELLO … AUTH in `argv` would be refused here although
+/// the leader might accept it: this node is a follower, and its copy of the
+/// user table lacks the user, has it disabled, or has another password.
+/// A user created or changed through another node an instant ago is the
+/// case this catches; the caller then catches up with the leader first.
+/// Side-effect free (nothing is logged).
+pub fn may_be_behind_for(shared: &Shared, argv: &[Bytes]) -> bool {
+    let Some((user, password)) = credentials(argv) else {
+        return false;
+    };
+    if shared.node.status().is_leader {
+        return false;
+    }
+    let name = String::from_utf8_lossy(user);
+    let state = shared.node.state().read();
+    !state
+        .data
+        .acl
+        .user(&name)
+        .is_some_and(|u| u.enabled && u.check_password(password))
+}
+
+/// The user and password of `AUTH [user] password` or `HELLO … AUTH user
+/// password …`.
+fn credentials(argv: &[Bytes]) -> Option<(&[u8], &[u8])> {
+    let name = argv.first()?;
+    if name.eq_ignore_ascii_case(b"auth") {
+        return match argv {
+            [_, password] => Some((DEFAULT_USER.as_bytes(), password)),
+            [_, user, password] => Some((user, password)),
+            _ => None,
+        };
+    }
+    if name.eq_ignore_ascii_case(b"hello") {
+        let at = argv
+            .iter()
+            .skip(2)
+            .position(|a| a.eq_ignore_ascii_case(b"auth"))?
+            + 2;
+        return Some((argv.get(at + 1)?, argv.get(at + 2)?));
+    }
+    None
+}
+
 /// Authenticates a connection as `user` without a password, for a
 /// connection whose identity was established otherwise — a TLS client
 /// certificate whose CN names an ACL user. The caller (the TLS listener)

@@ -49,6 +49,7 @@ impl From<&LocalSpec> for Described {
 
 fn every_command() -> Vec<Described> {
     let mut all: Vec<Described> = commands::all_specs().iter().map(Described::from).collect();
+    all.extend(super::raft::MEMBERSHIP_SPECS.iter().map(Described::from));
     all.extend(super::all().iter().map(Described::from));
     all
 }

@@ -12,6 +12,7 @@ mod info;
 mod multi;
 mod ping;
 mod quit;
+pub mod raft;
 mod role;
 mod select;
 mod sentinel;
@@ -231,6 +232,13 @@ static LOCAL: &[LocalSpec] = &[
         flags: FLAGS_FAST,
         categories: &["admin", "fast", "dangerous"],
         run: role::role,
+    },
+    LocalSpec {
+        name: "raft.members",
+        arity: 1,
+        flags: FLAGS_SLOW,
+        categories: ADMIN,
+        run: raft::members,
     },
     LocalSpec {
         name: "sentinel",

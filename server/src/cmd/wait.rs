@@ -29,8 +29,9 @@ pub fn wait(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
             .filter(|&&matched| matched >= status.commit_index)
             .count()
     } else {
-        // Every committed entry is on a majority: at least that many besides the leader.
-        shared.node.members().len() / 2
+        // Every committed entry is on a majority of the voters: at least
+        // that many besides the leader.
+        shared.node.membership().voters.len() / 2
     };
     Reply::Int(replicas as i64)
 }

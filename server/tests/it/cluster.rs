@@ -226,6 +226,43 @@ fn isolated_leader_is_replaced() {
     assert_eq!(v, "2");
 }
 
+/// A write a follower forwarded to a leader that then froze (a paused
+/// process: its connections stay open and nothing answers) is retried at
+/// the new leader as soon as one is elected, not held until the request
+/// times out. Regression test for a chaos finding: under the `pause`
+/// nemesis every worker stalled for the whole pause, because each had a
+/// write waiting at the frozen leader.
+#[test]
+fn write_forwarded_to_a_frozen_leader_completes_at_the_new_leader() {
+    let cluster = TestCluster::start(ClusterOptions {
+        // Far longer than the client's wait below: only a retry at the new
+        // leader can answer in time.
+        request_timeout_ms: 120_000,
+        ..ClusterOptions::default()
+    })
+    .unwrap();
+    let leader = cluster.wait_for_leader(Duration::from_secs(10)).unwrap();
+    let follower = cluster.others(leader)[0];
+    let client = redis::Client::open(format!("redis://{}/", cluster.resp_addr(follower))).unwrap();
+    let mut f = client.get_connection().unwrap();
+    let _: () = f.set("frozen:before", "1").unwrap();
+    f.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    cluster.freeze(leader);
+    let reply: redis::RedisResult<()> = f.set("frozen:during", "2");
+    assert!(
+        reply.is_ok(),
+        "the forwarded write waited for the frozen leader: {reply:?}"
+    );
+    cluster.heal(leader);
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(10)).unwrap();
+    assert_ne!(new_leader, leader);
+    for node in 0..3 {
+        let mut c = cluster.client(node).unwrap();
+        let v: String = c.get("frozen:during").unwrap();
+        assert_eq!(v, "2", "node {node}");
+    }
+}
+
 #[test]
 fn raft_port_rejects_garbage() {
     let (cluster, leader) = cluster();

@@ -264,3 +264,48 @@ fn leader_kill_never_admits_more_than_the_limit() {
     let final_state = check(&mut c, &["lim:kill", &LIMIT.to_string(), "24h", "PEEK"]);
     assert_eq!(final_state[0], 0, "the limit is exhausted");
 }
+
+/// A check resent with the same `ID`, through any node, gets the first
+/// answer and is not charged again; a new ID, or another command reusing
+/// the token, is a new request.
+#[test]
+fn resend_with_id_is_answered_not_charged_again() {
+    let cluster = shared_cluster();
+    let mut clients: Vec<_> = (0..3).map(|i| cluster.client(i).unwrap()).collect();
+    let first = check(&mut clients[0], &["lim:id", "2", "1h", "ID", "req-1"]);
+    assert_eq!(first[..3], [1, 2, 1]);
+    for c in clients.iter_mut() {
+        assert_eq!(
+            check(c, &["lim:id", "2", "1h", "ID", "req-1"]),
+            first,
+            "the first reply, from every node"
+        );
+    }
+    assert_eq!(
+        check(&mut clients[2], &["lim:id", "2", "1h", "ID", "req-2"])[..3],
+        [1, 2, 0]
+    );
+    assert_eq!(
+        check(&mut clients[1], &["lim:id", "2", "1h", "ID", "req-2"])[..3],
+        [1, 2, 0]
+    );
+    assert_eq!(
+        check(&mut clients[0], &["lim:id", "2", "1h", "ID", "req-3"])[..3],
+        [0, 2, 0]
+    );
+    assert_eq!(
+        check(
+            &mut clients[0],
+            &["lim:id", "2", "1h", "COST", "1", "ID", "req-1"]
+        )[..3],
+        [0, 2, 0],
+        "a different command with the same token is a different request"
+    );
+    // The same key without a token is charged every time.
+    assert_eq!(check(&mut clients[1], &["lim:id", "2", "1h"])[0], 0);
+    let err = cmd("RL.CHECK")
+        .arg(&["lim:id", "2", "1h", "ID", ""][..])
+        .query::<Vec<i64>>(&mut clients[0])
+        .unwrap_err();
+    assert_eq!(err.detail(), Some("ID must be 1 to 128 bytes"));
+}

@@ -9,6 +9,7 @@ mod connection;
 mod discovery;
 mod encryption;
 mod limiter;
+mod membership;
 mod protocol;
 mod scripting;
 mod security;
