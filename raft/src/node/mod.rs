@@ -757,26 +757,13 @@ impl RaftNode {
             return false;
         };
         let target = u64::try_from(index).unwrap_or(0);
-        let mut metrics = self.metrics.clone();
-        let applied = async {
-            loop {
-                metrics.borrow_and_update();
-                let done = self
-                    .state
-                    .read()
-                    .last_applied
-                    .is_some_and(|l| l.index >= target);
-                if done || target == 0 {
-                    return true;
-                }
-                if metrics.changed().await.is_err() {
-                    return false;
-                }
-            }
-        };
-        tokio::time::timeout(self.config.request_timeout, applied)
-            .await
-            .unwrap_or(false)
+        target == 0
+            || self
+                .raft
+                .wait(Some(self.config.request_timeout))
+                .applied_index_at_least(Some(target), "caught up with the leader")
+                .await
+                .is_ok()
     }
 
     /// Resolves once a leader other than `target` is known.
