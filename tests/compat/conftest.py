@@ -12,6 +12,7 @@ need a cluster (a leader kill) or raftlimit's own commands are marked
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 SERVER = os.environ.get("RAFTLIMIT_SERVER_BIN", "raftlimit-server")
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN", "redis-server")
@@ -28,6 +31,11 @@ CLUSTER_NAME = "raftlimit-compat"
 
 if TARGET not in ("raftlimit", "redis"):
     raise RuntimeError(f"COMPAT_TARGET must be raftlimit or redis, not {TARGET!r}")
+
+
+# How many times a cluster is started on fresh ports when a node exits at
+# startup (see `Cluster.__init__`).
+START_ATTEMPTS = 3
 
 
 def free_port():
@@ -41,8 +49,42 @@ class Cluster:
 
     def __init__(self, nodes=3):
         self.dir = tempfile.TemporaryDirectory(prefix=self.prefix)
-        self.ports = [(free_port(), free_port(), free_port()) for _ in range(nodes)]
+        self.procs = [None] * nodes
         self.prepare(nodes)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.ports = [(free_port(), free_port(), free_port()) for _ in range(nodes)]
+            self.write_configs(nodes)
+            for i in range(nodes):
+                self.start(i)
+            try:
+                exited = self.wait_until_serving()
+            except RuntimeError as err:
+                logs = self.log_tails()
+                self.stop()
+                raise RuntimeError(f"{err}\n{logs}") from err
+            if not exited:
+                return
+            # A port that was free when it was picked can be taken by another
+            # socket (an outgoing connection's ephemeral port) before the node
+            # binds it; that node exits at startup. Start again on fresh ports,
+            # from empty data directories, since the members list changes.
+            logs = self.log_tails()
+            self.stop_nodes()
+            if attempt == START_ATTEMPTS:
+                self.dir.cleanup()
+                raise RuntimeError(f"nodes {exited} exited at startup {attempt} times\n{logs}")
+            print(f"cluster start {attempt}: nodes {exited} exited at startup; retrying on fresh ports\n{logs}")
+            for i in range(nodes):
+                shutil.rmtree(self.data_dir(i), ignore_errors=True)
+                os.remove(self.log_path(i))
+
+    def data_dir(self, i):
+        return os.path.join(self.dir.name, f"node{i + 1}")
+
+    def log_path(self, i):
+        return os.path.join(self.dir.name, f"node{i + 1}.log")
+
+    def write_configs(self, nodes):
         members = "".join(
             f'[[cluster.nodes]]\nid = {i + 1}\nresp_addr = "127.0.0.1:{resp}"\nraft_addr = "127.0.0.1:{raft}"\n'
             for i, (resp, _, raft) in enumerate(self.ports)
@@ -52,16 +94,35 @@ class Cluster:
             path = os.path.join(self.dir.name, f"node{i + 1}.toml")
             with open(path, "w") as f:
                 f.write(
-                    f'node_id = {i + 1}\ndata_dir = "{self.dir.name}/node{i + 1}"\n'
+                    f'node_id = {i + 1}\ndata_dir = "{self.data_dir(i)}"\n'
                     f'resp_addr = "127.0.0.1:{resp}"\nhttp_addr = "127.0.0.1:{http}"\n'
                     f'raft_addr = "127.0.0.1:{raft}"\n{self.node_toml(i)}'
                     f'[cluster]\nname = "{CLUSTER_NAME}"\n{members}'
                 )
             self.configs.append(path)
-        self.procs = [None] * nodes
-        for i in range(nodes):
-            self.start(i)
-        self.wait_for_leader()
+
+    def wait_until_serving(self, timeout=30):
+        """Waits until every node answers and one of them leads. Returns the
+        indexes of nodes that exited instead (empty when all serve); raises
+        when they neither serve nor exit in time. A leader alone is not
+        enough: two nodes elect one, and a test that kills it would then be
+        left without a majority."""
+        deadline = time.time() + timeout
+        while True:
+            exited = [i for i, proc in enumerate(self.procs) if proc.poll() is not None]
+            if exited:
+                return exited
+            if all(self.answers(i) for i in range(len(self.procs))) and self.leader() is not None:
+                return []
+            if time.time() > deadline:
+                raise RuntimeError(f"the cluster did not start serving within {timeout} s")
+            time.sleep(0.1)
+
+    def answers(self, i):
+        try:
+            return self.client(i, socket_timeout=2, retry=Retry(NoBackoff(), 0)).ping()
+        except redis.RedisError:
+            return False
 
     def prepare(self, nodes):
         """Writes whatever the node configs refer to, before they are written."""
@@ -72,8 +133,8 @@ class Cluster:
         return ""
 
     def start(self, i):
-        log = open(os.path.join(self.dir.name, f"node{i + 1}.log"), "ab")
-        self.procs[i] = subprocess.Popen([SERVER, "--config", self.configs[i]], stdout=log, stderr=log)
+        with open(self.log_path(i), "ab") as log:
+            self.procs[i] = subprocess.Popen([SERVER, "--config", self.configs[i]], stdout=log, stderr=log)
 
     def kill(self, i):
         proc = self.procs[i]
@@ -86,7 +147,8 @@ class Cluster:
         return self.ports[i][0]
 
     def client(self, i=0, **kwargs):
-        return redis.Redis(host="127.0.0.1", port=self.port(i), socket_timeout=15, **kwargs)
+        kwargs.setdefault("socket_timeout", 15)
+        return redis.Redis(host="127.0.0.1", port=self.port(i), **kwargs)
 
     def leader(self):
         for i in range(len(self.ports)):
@@ -109,7 +171,7 @@ class Cluster:
             time.sleep(0.1)
         raise RuntimeError("no leader elected")
 
-    def stop(self):
+    def stop_nodes(self):
         for i, proc in enumerate(self.procs):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -117,8 +179,23 @@ class Cluster:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait(timeout=10)
             self.procs[i] = None
+
+    def stop(self):
+        self.stop_nodes()
         self.dir.cleanup()
+
+    def log_tails(self, lines=40):
+        out = []
+        for i in range(len(self.procs)):
+            try:
+                with open(self.log_path(i), errors="replace") as f:
+                    tail = f.readlines()[-lines:]
+            except OSError:
+                continue
+            out.append(f"--- node{i + 1}.log ---\n{''.join(tail)}")
+        return "\n".join(out)
 
 
 # Credentials of the TLS clusters: `default` has a password (requirepass) and
@@ -140,14 +217,7 @@ class TlsCluster(Cluster):
 
     def __init__(self, client_auth="required", nodes=3):
         self.client_auth = client_auth
-        self.procs = []
-        try:
-            super().__init__(nodes)
-        except RuntimeError as err:
-            # Keep the node logs in the error: they are gone after stop().
-            logs = self.log_tails()
-            self.stop()
-            raise RuntimeError(f"{err}\n{logs}") from err
+        super().__init__(nodes)
 
     def prepare(self, nodes):
         self.tls_dir = os.path.join(self.dir.name, "tls")
@@ -183,31 +253,19 @@ class TlsCluster(Cluster):
         presents the client certificate if `cert`, and authenticates as
         `default` unless told otherwise."""
         kwargs.setdefault("password", TLS_DEFAULT_PASSWORD)
+        kwargs.setdefault("socket_timeout", 15)
         if cert:
             kwargs.setdefault("ssl_certfile", self.client_cert)
             kwargs.setdefault("ssl_keyfile", self.client_key)
         return redis.Redis(
             host="127.0.0.1",
             port=self.port(i),
-            socket_timeout=15,
             ssl=True,
             ssl_ca_certs=self.ca,
             ssl_cert_reqs="required",
             ssl_check_hostname=True,
             **kwargs,
         )
-
-    def log_tails(self, lines=20):
-        out = []
-        for i in range(len(self.ports)):
-            path = os.path.join(self.dir.name, f"node{i + 1}.log")
-            try:
-                with open(path, errors="replace") as f:
-                    tail = f.readlines()[-lines:]
-            except OSError:
-                continue
-            out.append(f"--- node{i + 1}.log ---\n{''.join(tail)}")
-        return "\n".join(out)
 
 
 class RedisServer:
@@ -267,6 +325,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "raftlimit_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the tails of its clusters' node logs,
+    which are deleted with the cluster's directory right after."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for name in ("fresh_cluster", "cluster", "tls_cluster"):
+            c = item.funcargs.get(name)
+            if isinstance(c, Cluster):
+                report.sections.append((f"{name} node logs", c.log_tails()))
+    return report
 
 
 @pytest.fixture(scope="session")
