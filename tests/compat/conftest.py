@@ -69,10 +69,10 @@ class Cluster:
             # binds it; that node exits at startup. Start again on fresh ports,
             # from empty data directories, since the members list changes.
             logs = self.log_tails()
-            self.stop_nodes()
             if attempt == START_ATTEMPTS:
-                self.dir.cleanup()
+                self.stop()
                 raise RuntimeError(f"nodes {exited} exited at startup {attempt} times\n{logs}")
+            self.stop_nodes()
             print(f"cluster start {attempt}: nodes {exited} exited at startup; retrying on fresh ports\n{logs}")
             for i in range(nodes):
                 shutil.rmtree(self.data_dir(i), ignore_errors=True)
@@ -120,7 +120,8 @@ class Cluster:
 
     def answers(self, i):
         try:
-            return self.client(i, socket_timeout=2, retry=Retry(NoBackoff(), 0)).ping()
+            with self.client(i, socket_timeout=2, retry=Retry(NoBackoff(), 0)) as client:
+                return client.ping()
         except redis.RedisError:
             return False
 
