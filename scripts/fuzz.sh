@@ -8,7 +8,7 @@
 # standard library. FUZZ_SANITIZER=none builds without it.
 #
 # The fuzz crate depends on nothing that links RocksDB (raftlimit-raft is
-# built without its `storage` feature), so the first build takes about two
+# built without its `rocksdb` feature), so the first build takes about two
 # minutes, not a RocksDB rebuild. It shares the one target directory;
 # its artifacts get their own file names because the flags differ.
 #

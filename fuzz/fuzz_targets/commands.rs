@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    raftlimit_raft::fuzz::command_sequence(data);
+    raftlimit_engine::fuzz::command_sequence(data);
 });

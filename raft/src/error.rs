@@ -5,7 +5,7 @@
 /// Redis error replies ([`crate::Reply::Error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[cfg(feature = "storage")]
+    #[cfg(feature = "rocksdb")]
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
     #[error("cannot decode {what}: {source}")]
@@ -28,9 +28,9 @@ pub enum Error {
     Raft(String),
     #[error("configuration: {0}")]
     Config(String),
-    /// The Lua interpreter could not be set up.
-    #[error("scripting: {0}")]
-    Script(String),
+    /// The engine failed below the command level (a snapshot image).
+    #[error(transparent)]
+    Engine(#[from] raftlimit_engine::Error),
     #[error("peer {0} is unreachable: {1}")]
     Unreachable(u64, String),
     /// The encryption keys are malformed or inconsistent (never shows key material).

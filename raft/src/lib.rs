@@ -1,29 +1,21 @@
-//! The replicated core of raftlimit: openraft types, the deterministic state
-//! machine that executes Redis commands, RocksDB log and snapshot storage, and
-//! the inter-node transport.
+//! The replicated half of raftlimit: openraft types, the RocksDB log and
+//! snapshot store, the openraft adapter around the engine's applied state,
+//! the inter-node transport, and the node (proposer, read barrier, the
+//! leader's script executor).
 //!
-//! The server crate talks to this crate through [`node::RaftNode`]: it hands
-//! over a command's arguments and gets back a [`Reply`], never touching Raft
-//! directly.
+//! What a command does is the engine's (`raftlimit_engine`); this crate
+//! decides only where and in which order commands run. The server hands a
+//! command's arguments to [`node::RaftNode`] and gets back a reply.
 
-pub mod acl;
-pub mod commands;
 pub mod error;
 pub mod fuzz;
-pub mod keyspace;
 pub mod network;
-#[cfg(feature = "storage")]
+#[cfg(feature = "rocksdb")]
 pub mod node;
-pub mod payload;
-pub mod reply;
-#[cfg(feature = "storage")]
-pub mod script;
 pub mod storage;
 pub mod types;
 
 pub use error::Error;
-#[cfg(feature = "storage")]
+#[cfg(feature = "rocksdb")]
 pub use node::{NodeConfig, NodeStatus, RaftNode};
-pub use payload::RequestId;
-pub use reply::Reply;
 pub use types::{NodeId, NodeInfo, TypeConfig};

@@ -5,7 +5,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::payload::{ApplyResponse, LogPayload};
+use raftlimit_engine::{ApplyResponse, LogPayload};
 
 pub type NodeId = u64;
 

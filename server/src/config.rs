@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use raftlimit_raft::acl::{Users, DEFAULT_USER};
+use raftlimit_engine::{Users, DEFAULT_USER};
 use raftlimit_raft::storage::crypto::KEYS_ENV;
 use raftlimit_raft::storage::Keyring;
 use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
@@ -546,7 +546,7 @@ impl Config {
         }
         for (name, policy) in &self.policies {
             let argv = policy.command(name);
-            if let Err(err) = raftlimit_raft::commands::limiter::parse_policy(&argv[2..]) {
+            if let Err(err) = raftlimit_engine::parse_policy(&argv[2..]) {
                 return Err(ServerError::Config(format!("[policies.{name}]: {err:?}")));
             }
         }

@@ -13,7 +13,7 @@
 //! as the pre-AUTH caps.
 
 use bytes::{Buf, Bytes, BytesMut};
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 use redis_protocol::bytes_utils::Str;
 use redis_protocol::resp2::types::BytesFrame as Resp2Frame;
 use redis_protocol::resp3::types::{BytesFrame as Resp3Frame, FrameMap, FrameSet};
@@ -121,7 +121,7 @@ fn sanitize_line(text: &str) -> String {
 
 /// Doubles as Redis prints them in RESP2 bulk strings (`d2string`).
 pub fn format_double(d: f64) -> String {
-    raftlimit_raft::reply::format_double(d)
+    raftlimit_engine::format_double(d)
 }
 
 /// Appends the encoding of `reply` to `out`.

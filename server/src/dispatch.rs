@@ -5,7 +5,7 @@
 //! membership changes rather than log commands.
 
 use bytes::Bytes;
-use raftlimit_raft::commands::{self, Spec};
+use raftlimit_engine::{self as commands, Spec};
 
 use crate::cmd::{self, LocalSpec};
 

@@ -16,9 +16,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
-use raftlimit_raft::commands::unknown_command;
-use raftlimit_raft::payload::Watch;
-use raftlimit_raft::Reply;
+use raftlimit_engine::unknown_command;
+use raftlimit_engine::Watch;
+use raftlimit_engine::Reply;
 use tokio::net::TcpListener;
 
 use crate::auth;
@@ -459,15 +459,15 @@ async fn handle<S>(
             {
                 drain(conn, pending, usize::MAX).await;
             }
-            let future = if raftlimit_raft::commands::EVAL_COMMANDS.contains(&name) {
+            let future = if raftlimit_engine::EVAL_COMMANDS.contains(&name) {
                 // The script's own commands are checked against this user
                 // on the leader.
                 let user = session.info.lock().user.clone();
                 shared.node.eval(user, argv).boxed()
             } else if is_write {
-                if raftlimit_raft::commands::limiter::idempotency_token(&argv).is_some() {
+                if raftlimit_engine::idempotency_token(&argv).is_some() {
                     let user = session.info.lock().user.clone();
-                    let id = raftlimit_raft::RequestId::for_idempotent(&user, &argv);
+                    let id = raftlimit_engine::RequestId::for_idempotent(&user, &argv);
                     shared.node.write_as(id, argv).boxed()
                 } else {
                     shared.node.write(argv).boxed()
@@ -498,7 +498,7 @@ fn admit(shared: &Shared, session: &mut Session, route: &Route, argv: &[Bytes]) 
         Route::Unknown => return Some(unknown_command(argv)),
     };
     let checked = auth::Checked::of(route)?;
-    if !raftlimit_raft::commands::arity_ok(arity, argv.len()) {
+    if !raftlimit_engine::arity_ok(arity, argv.len()) {
         return Some(Reply::wrong_arity(checked.name));
     }
     if checked.name == "acl" {

@@ -72,7 +72,7 @@ pub async fn update_gauges(shared: Arc<Shared>) {
 /// Limiter keys and held leases. A full pass over the keyspace, so it runs
 /// every few seconds, not every second.
 fn count_limiter_state(shared: &Shared) {
-    use raftlimit_raft::keyspace::Value;
+    use raftlimit_engine::Value;
     let (mut limiters, mut leases) = (0u64, 0u64);
     {
         let state = shared.node.state().read();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reply::Reply;
+use raftlimit_engine::Reply;
 use crate::types::NodeId;
 
 /// The result of executing (or trying to execute) a client command.

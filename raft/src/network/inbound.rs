@@ -13,7 +13,7 @@ use super::client_api::{ClientOutcome, MembershipChange};
 use super::frame::{decode, encode, read_frame, write_frame};
 use super::message::{Envelope, RpcRequest, RpcResponse};
 use super::transport::{BoxStream, NetFilter, Transport};
-use crate::payload::{RequestId, WriteOp};
+use raftlimit_engine::{RequestId, WriteOp};
 use crate::types::{NodeId, Raft};
 
 /// What the inbound server needs from the node it serves.

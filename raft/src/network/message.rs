@@ -9,7 +9,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 
 use super::client_api::{ClientOutcome, MembershipChange};
-use crate::payload::{LoggedArgv, RequestId, WriteOp};
+use raftlimit_engine::{LoggedArgv, RequestId, WriteOp};
 use crate::types::{NodeId, TypeConfig};
 
 /// Every frame carries an id so responses can be matched to requests on a

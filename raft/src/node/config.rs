@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::acl::Users;
+use raftlimit_engine::Users;
 use crate::storage::Keyring;
 use crate::types::{NodeId, NodeInfo};
 

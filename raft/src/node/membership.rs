@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use crate::network::MembershipChange;
-use crate::reply::Reply;
+use raftlimit_engine::Reply;
 use crate::types::{NodeId, NodeInfo};
 
 /// The command names, lower-case.

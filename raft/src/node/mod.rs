@@ -32,7 +32,7 @@ use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
 use script_executor::ScriptExecutor;
 
-use crate::commands::{execute_read, ReadCtx};
+use raftlimit_engine::{execute_read, ReadCtx};
 use crate::error::{Error, Result};
 use crate::network::inbound::{self, RpcHandler};
 use crate::network::outbound::NetworkFactory;
@@ -40,9 +40,9 @@ use crate::network::peer::PeerContext;
 use crate::network::{
     ClientOutcome, MembershipChange, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport,
 };
-use crate::payload::{Proposal, RequestId, Watch, WriteOp};
-use crate::reply::Reply;
-use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store};
+use raftlimit_engine::{Proposal, RequestId, Watch, WriteOp};
+use raftlimit_engine::Reply;
+use crate::storage::{ReplicaState, KeyUsage, LogStore, StateMachine, Store};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
@@ -75,7 +75,7 @@ pub struct RaftNode {
     config: NodeConfig,
     raft: Raft,
     metrics: watch::Receiver<RaftMetrics>,
-    state: Arc<RwLock<AppliedState>>,
+    state: Arc<RwLock<ReplicaState>>,
     committed_index: Arc<AtomicU64>,
     acl_generation: Arc<AtomicU64>,
     store: Arc<Store>,
@@ -229,7 +229,7 @@ impl RaftNode {
     }
 
     /// The applied state, for reads by INFO and metrics.
-    pub fn state(&self) -> &Arc<RwLock<AppliedState>> {
+    pub fn state(&self) -> &Arc<RwLock<ReplicaState>> {
         &self.state
     }
 
@@ -338,7 +338,7 @@ impl RaftNode {
     /// Hands a write to this node, the leader: scripts to the script
     /// executor, everything else to the log.
     fn submit_here(&self, id: RequestId, op: WriteOp) -> oneshot::Receiver<ClientOutcome> {
-        match crate::script::runs_on_executor(&op) {
+        match raftlimit_engine::runs_on_executor(&op) {
             Some((user, argv)) => self
                 .scripts
                 .submit(id, user.map(str::to_owned), argv.to_vec()),

@@ -13,8 +13,8 @@ use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::network::ClientOutcome;
-use crate::payload::{LogPayload, Proposal};
-use crate::storage::AppliedState;
+use raftlimit_engine::{LogPayload, Proposal};
+use crate::storage::ReplicaState;
 use crate::types::Raft;
 
 /// Nanoseconds since the Unix epoch by this machine's clock.
@@ -36,7 +36,7 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn spawn(raft: Raft, state: Arc<RwLock<AppliedState>>, max_batch: usize) -> Self {
+    pub fn spawn(raft: Raft, state: Arc<RwLock<ReplicaState>>, max_batch: usize) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(raft, state, rx, max_batch.max(1)));
         Proposer { tx }
@@ -52,7 +52,7 @@ impl Proposer {
 
 async fn run(
     raft: Raft,
-    state: Arc<RwLock<AppliedState>>,
+    state: Arc<RwLock<ReplicaState>>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
 ) {

@@ -25,12 +25,12 @@ use tokio::sync::oneshot;
 
 use super::proposer::{wall_clock_ns, Proposer};
 use super::read_barrier::{BarrierError, ReadBarrier};
-use crate::commands::args::{is, parse_i64};
+use raftlimit_engine::{is, parse_i64};
 use crate::network::ClientOutcome;
-use crate::payload::{Proposal, RequestId, ScriptRound, ScriptRun, SCRIPT_CONFLICT};
-use crate::reply::Reply;
-use crate::script::{Engine, Overlay, RunHost, KILLED};
-use crate::storage::AppliedState;
+use raftlimit_engine::{Proposal, RequestId, ScriptRound, ScriptRun, SCRIPT_CONFLICT};
+use raftlimit_engine::Reply;
+use raftlimit_engine::{Overlay, RunHost, ScriptEngine as Engine, KILLED};
+use crate::storage::ReplicaState;
 
 /// Scripts taken into one round at most.
 const MAX_ROUND: usize = 256;
@@ -74,7 +74,7 @@ impl std::fmt::Debug for ScriptExecutor {
 
 /// What the executor thread works with.
 struct Context {
-    state: Arc<RwLock<AppliedState>>,
+    state: Arc<RwLock<ReplicaState>>,
     proposer: Proposer,
     barrier: ReadBarrier,
     runtime: Handle,
@@ -85,7 +85,7 @@ struct Context {
 impl ScriptExecutor {
     /// Starts the executor thread. Must be called inside the node's runtime.
     pub fn spawn(
-        state: Arc<RwLock<AppliedState>>,
+        state: Arc<RwLock<ReplicaState>>,
         proposer: Proposer,
         barrier: ReadBarrier,
     ) -> std::io::Result<Self> {
@@ -110,7 +110,7 @@ impl ScriptExecutor {
         })
     }
 
-    /// Queues a script command (see [`crate::script::runs_on_executor`]).
+    /// Queues a script command (see [`raftlimit_engine::runs_on_executor`]).
     /// SCRIPT KILL and the BUSY refusal are answered at once.
     pub fn submit(
         &self,
@@ -238,7 +238,7 @@ fn parse(argv: &[Bytes]) -> Result<Call, Reply> {
     let (body, sha) = if by_sha {
         (None, String::from_utf8_lossy(&argv[1]).to_ascii_lowercase())
     } else {
-        (Some(argv[1].clone()), crate::script::sha1_hex(&argv[1]))
+        (Some(argv[1].clone()), raftlimit_engine::sha1_hex(&argv[1]))
     };
     Ok(Call::Eval {
         body,
@@ -433,7 +433,7 @@ fn cached_body(context: &Context, loads: &[Bytes], sha: &str) -> Option<Bytes> {
     }
     loads
         .iter()
-        .find(|body| crate::script::sha1_hex(body) == sha)
+        .find(|body| raftlimit_engine::sha1_hex(body) == sha)
         .cloned()
 }
 
@@ -442,7 +442,7 @@ fn note_load(context: &Context, loads: &mut Vec<Bytes>, sha: &str, body: Bytes) 
     let known = context.state.read().data.scripts.contains_key(sha)
         || loads
             .iter()
-            .any(|loaded| crate::script::sha1_hex(loaded) == sha);
+            .any(|loaded| raftlimit_engine::sha1_hex(loaded) == sha);
     if !known {
         loads.push(body);
     }

@@ -1,264 +1,78 @@
-//! The deterministic state machine: applies committed entries to the dataset
-//! and builds, stores and installs snapshots.
+//! The openraft state machine: an adapter around the engine's
+//! [`AppliedState`] that records the last applied log id and membership,
+//! counts apply effects in the metrics, and builds, stores and installs
+//! snapshots in RocksDB.
 //!
-//! Architecture invariant: applying an entry depends only on the state and the
-//! entry (including its stamp). No local clock, no randomness, no iteration
-//! over unordered maps decides anything here.
+//! What applying an entry does is the engine's (`raftlimit_engine`, its
+//! `state` module); this file only feeds it entries in log order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::borrow::Borrow;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use parking_lot::RwLock;
+use raftlimit_engine::{AppliedState, ApplyResponse, Effect, Users};
 use serde::{Deserialize, Serialize};
 
 use super::db::{BatchOp, Cf, Store};
 use super::storage_err;
-use crate::acl::{AclTable, User, Users};
-use crate::commands::limiter::Policy;
-use crate::commands::{execute_write, Dataset, WriteCtx};
 use crate::error::Error;
-use crate::keyspace::{Entry as KeyEntry, Keyspace, Versions};
-use crate::payload::{
-    ApplyResponse, LogPayload, Proposal, RequestId, ScriptRound, WriteOp, SCRIPT_CONFLICT,
-};
-use crate::reply::Reply;
 use crate::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
-/// How long a request id is remembered. Retries of a forwarded or re-proposed
-/// write happen within the no-leader timeout, far inside this window; a
-/// client resending an `RL.CHECK … ID token` has this long to do it
-/// (docs/limiter.md).
-const DEDUP_WINDOW_NS: u64 = 60 * 1_000_000_000;
-
-/// Replies to recently applied requests, so a retried request is answered
-/// from here instead of being applied twice.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct DedupTable {
-    replies: HashMap<RequestId, Reply>,
-    /// `(stamp_ns, id)` in apply order, for expiring old ids deterministically.
-    order: VecDeque<(u64, RequestId)>,
-}
-
-impl DedupTable {
-    fn get(&self, id: &RequestId) -> Option<&Reply> {
-        self.replies.get(id)
-    }
-
-    fn insert(&mut self, id: RequestId, stamp_ns: u64, reply: Reply) {
-        self.replies.insert(id, reply);
-        self.order.push_back((stamp_ns, id));
-    }
-
-    fn prune(&mut self, now_ns: u64) {
-        while let Some(&(stamp, id)) = self.order.front() {
-            if now_ns.saturating_sub(stamp) <= DEDUP_WINDOW_NS {
-                break;
-            }
-            self.order.pop_front();
-            self.replies.remove(&id);
-        }
-    }
-}
-
-/// Everything the log has produced so far. Shared with readers behind a lock;
-/// only [`StateMachine::apply`] and snapshot installation write it.
+/// The applied state with the Raft position it reflects. Shared with readers
+/// behind a lock; only [`StateMachine::apply`] and snapshot installation
+/// write it.
 #[derive(Debug, Default)]
-pub struct AppliedState {
-    pub data: Dataset,
+pub struct ReplicaState {
+    pub applied: AppliedState,
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
-    /// The greatest stamp applied; time never goes below it.
-    pub last_stamp_ns: u64,
-    dedup: DedupTable,
-    /// Bumped after every change of the user table, so connections can
-    /// cache their user between changes. Shared across snapshot installs.
-    acl_generation: Arc<AtomicU64>,
 }
 
-impl AppliedState {
-    /// An empty state over the configured ACL users.
-    fn with_acl_base(acl_base: Arc<Users>) -> Self {
-        let mut state = AppliedState::default();
-        state.data.acl = AclTable::new(acl_base);
-        state
-    }
-
-    /// An empty state with the same configured users and generation counter.
-    fn empty_like(&self) -> Self {
-        let mut state = AppliedState::with_acl_base(self.data.acl.base().clone());
-        state.acl_generation = self.acl_generation.clone();
-        state
-    }
-
-    /// The counter bumped whenever the user table changes.
-    pub fn acl_generation(&self) -> Arc<AtomicU64> {
-        self.acl_generation.clone()
-    }
-
-    /// The time a read should use on this node: the replicated clock, or the
-    /// local one if it is ahead (a key past its expiry is logically gone).
-    pub fn read_now_ms(&self, wall_ns: u64) -> u64 {
-        wall_ns.max(self.last_stamp_ns) / 1_000_000
-    }
-
-    fn apply_payload(&mut self, log_index: u64, payload: &LogPayload, observe: bool) -> Vec<Reply> {
-        self.data.keyspace.set_clock(log_index);
-        let now_ns = payload.stamp_ns.max(self.last_stamp_ns);
-        self.last_stamp_ns = now_ns;
-        let now_ms = now_ns / 1_000_000;
-        let mut replies = Vec::with_capacity(payload.ops.len());
-        for (op_index, op) in payload.ops.iter().enumerate() {
-            let reply = match op {
-                Proposal::Client { id, op } => {
-                    if let Some(reply) = self.dedup.get(id) {
-                        reply.clone()
-                    } else {
-                        let mut ctx = WriteCtx {
-                            data: &mut self.data,
-                            now_ms,
-                            now_ns,
-                            log_index,
-                            op_index: op_index as u32,
-                            observe,
-                        };
-                        let reply = apply_op(&mut ctx, op);
-                        if op.touches_acl() {
-                            self.acl_generation.fetch_add(1, Ordering::Release);
-                        }
-                        self.dedup.insert(*id, now_ns, reply.clone());
-                        reply
-                    }
-                }
-                Proposal::Sweep { max_keys } => {
-                    let removed = self.data.keyspace.sweep(now_ms, *max_keys as usize);
-                    Reply::Int(removed as i64)
-                }
-                Proposal::Scripts(round) => self.apply_scripts(round, now_ms, observe),
-            };
-            replies.push(reply);
-        }
-        self.dedup.prune(now_ns);
-        replies
-    }
-
-    /// The reply already given to request `id`, if it was applied recently.
-    pub fn applied_reply(&self, id: &RequestId) -> Option<&Reply> {
-        self.dedup.get(id)
-    }
-
-    /// Applies a round of script effects (see [`ScriptRound`]): one reply
-    /// per run, [`SCRIPT_CONFLICT`] for runs whose premises changed.
-    fn apply_scripts(&mut self, round: &ScriptRound, now_ms: u64, observe: bool) -> Reply {
-        for body in &round.loads {
-            self.data
-                .scripts
-                .insert(crate::script::sha1_hex(body), body.clone());
-        }
-        let at_ms = round.at_ns / 1_000_000;
-        let mut chain_holds = true;
-        let mut replies = Vec::with_capacity(round.runs.len());
-        for run in &round.runs {
-            if let Some(reply) = self.dedup.get(&run.id) {
-                // Applied in an earlier entry: later runs may have read this
-                // run's writes as the leader computed them again, so they
-                // are run once more rather than trusted.
-                replies.push(reply.clone());
-                chain_holds = false;
-                continue;
-            }
-            let ks = &self.data.keyspace;
-            let premises_hold = chain_holds
-                && run.reads.iter().all(|key| {
-                    !ks.changed_since(key, round.base_index)
-                        && ks.contains(key, at_ms) == ks.contains(key, now_ms)
-                });
-            if !premises_hold {
-                chain_holds = false;
-                replies.push(Reply::error(SCRIPT_CONFLICT));
-                continue;
-            }
-            for (op_index, argv) in &run.effects {
-                let mut ctx = WriteCtx {
-                    data: &mut self.data,
-                    now_ms: at_ms,
-                    now_ns: round.at_ns,
-                    log_index: round.base_index,
-                    op_index: *op_index,
-                    observe,
-                };
-                execute_write(&mut ctx, argv);
-            }
-            // The keys written carry this entry's index as their version
-            // (the keyspace clock), so WATCH and later rounds see the change.
-            self.dedup.insert(run.id, round.at_ns, run.reply.clone());
-            replies.push(run.reply.clone());
-        }
-        Reply::Array(replies)
+impl ReplicaState {
+    /// The last applied log index (0 before the first entry).
+    pub fn applied_index(&self) -> u64 {
+        self.last_applied.map_or(0, |l| l.index)
     }
 }
 
-/// Executes one client write: a command, or a transaction all at once.
-fn apply_op(ctx: &mut WriteCtx<'_>, op: &WriteOp) -> Reply {
-    match op {
-        WriteOp::Command(argv) => execute_write(ctx, argv),
-        WriteOp::Script { .. } => Reply::error("ERR scripts run on the leader, not in the log"),
-        WriteOp::Transaction { watch, commands } => {
-            if let Some(watch) = watch {
-                let ks = &ctx.data.keyspace;
-                if watch
-                    .keys
-                    .iter()
-                    .any(|key| ks.changed_since(key, watch.index))
-                {
-                    return Reply::NilArray;
-                }
+impl Borrow<AppliedState> for ReplicaState {
+    fn borrow(&self) -> &AppliedState {
+        &self.applied
+    }
+}
+
+/// Readers (the read path, the script executor, INFO) see the applied state
+/// through the replica's; only the state machine writes it, by field.
+impl std::ops::Deref for ReplicaState {
+    type Target = AppliedState;
+
+    fn deref(&self) -> &AppliedState {
+        &self.applied
+    }
+}
+
+/// Counts what applying did (leader only, so each decision is counted once).
+fn count(effects: &[Effect]) {
+    for effect in effects {
+        match effect {
+            Effect::Check { policy, outcome } => {
+                metrics::counter!("raftlimit_limiter_checks_total", "policy" => policy.clone(), "outcome" => outcome.label())
+                    .increment(1);
             }
-            Reply::Array(
-                commands
-                    .iter()
-                    .map(|argv| execute_write(ctx, argv))
-                    .collect(),
-            )
+            Effect::Lease { acquired } => {
+                let outcome = if *acquired { "acquired" } else { "denied" };
+                metrics::counter!("raftlimit_leases_total", "outcome" => outcome).increment(1);
+            }
         }
     }
-}
-
-/// The serialized form of a snapshot's data.
-#[derive(Serialize)]
-struct ImageRef<'a> {
-    last_stamp_ns: u64,
-    #[serde(serialize_with = "serialize_keyspace")]
-    keyspace: &'a Keyspace,
-    policies: &'a BTreeMap<String, Policy>,
-    scripts: &'a BTreeMap<String, Bytes>,
-    versions: Versions,
-    dedup: &'a DedupTable,
-    /// Runtime ACL changes; passwords only as SHA-256 hashes.
-    acl: &'a BTreeMap<String, Option<Arc<User>>>,
-}
-
-#[derive(Deserialize)]
-struct Image {
-    last_stamp_ns: u64,
-    keyspace: Vec<(Bytes, KeyEntry)>,
-    policies: BTreeMap<String, Policy>,
-    scripts: BTreeMap<String, Bytes>,
-    versions: Versions,
-    dedup: DedupTable,
-    acl: BTreeMap<String, Option<Arc<User>>>,
-}
-
-fn serialize_keyspace<S: serde::Serializer>(ks: &&Keyspace, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(ks.entries())
 }
 
 /// A stored snapshot: its metadata and data, as one RocksDB value.
@@ -271,8 +85,8 @@ struct StoredSnapshot {
 /// The state machine handed to openraft. Cloning shares the state.
 #[derive(Debug, Clone)]
 pub struct StateMachine {
-    state: Arc<RwLock<AppliedState>>,
-    /// Set by the node while it leads; only gates metrics (see `WriteCtx::observe`).
+    state: Arc<RwLock<ReplicaState>>,
+    /// Set by the node while it leads; only gates metrics (see `count`).
     is_leader: Arc<AtomicBool>,
     store: Arc<Store>,
     snapshot_seq: Arc<AtomicU64>,
@@ -282,10 +96,13 @@ impl StateMachine {
     /// Opens the state machine over the configured ACL users, restoring the
     /// latest stored snapshot. The log after it is replayed by openraft.
     pub fn open(store: Arc<Store>, acl_base: Arc<Users>) -> Result<Self, Error> {
-        let mut state = AppliedState::with_acl_base(acl_base);
+        let mut state = ReplicaState {
+            applied: AppliedState::with_acl_base(acl_base),
+            ..ReplicaState::default()
+        };
         if let Some(stored) = Self::load_snapshot(&store)? {
             restore(&mut state, &stored.meta, &stored.data)?;
-            tracing::info!(last_applied = ?state.last_applied, keys = state.data.keyspace.len(), "restored snapshot");
+            tracing::info!(last_applied = ?state.last_applied, keys = state.applied.data.keyspace.len(), "restored snapshot");
         }
         Ok(StateMachine {
             state: Arc::new(RwLock::new(state)),
@@ -301,7 +118,7 @@ impl StateMachine {
     }
 
     /// Shared read access for the read path, INFO and metrics.
-    pub fn state(&self) -> Arc<RwLock<AppliedState>> {
+    pub fn state(&self) -> Arc<RwLock<ReplicaState>> {
         self.state.clone()
     }
 
@@ -330,18 +147,8 @@ impl StateMachine {
 }
 
 /// Replaces `state` with a snapshot's content.
-fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
-    let image: Image = postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?;
-    let mut acl = AclTable::new(state.data.acl.base().clone());
-    acl.set_overrides(image.acl);
-    state.data = Dataset {
-        keyspace: Keyspace::from_entries(image.keyspace, image.versions),
-        policies: image.policies,
-        scripts: image.scripts,
-        acl,
-    };
-    state.last_stamp_ns = image.last_stamp_ns;
-    state.dedup = image.dedup;
+fn restore(state: &mut ReplicaState, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
+    state.applied.restore(data)?;
     state.last_applied = meta.last_log_id;
     state.membership = meta.last_membership.clone();
     Ok(())
@@ -351,16 +158,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let (meta, data) = {
             let state = self.state.read();
-            let data = postcard::to_stdvec(&ImageRef {
-                last_stamp_ns: state.last_stamp_ns,
-                keyspace: &state.data.keyspace,
-                policies: &state.data.policies,
-                scripts: &state.data.scripts,
-                versions: state.data.keyspace.versions(),
-                dedup: &state.dedup,
-                acl: state.data.acl.overrides(),
-            })
-            .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;
+            let data = state
+                .applied
+                .image()
+                .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;
             let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
             let snapshot_id = match state.last_applied {
                 Some(id) => format!("{}-{}-{seq}", id.leader_id, id.index),
@@ -401,15 +202,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let observe = self.is_leader.load(Ordering::Relaxed);
+        let mut effects = Vec::new();
         let mut state = self.state.write();
         let mut responses = Vec::new();
         for entry in entries {
             state.last_applied = Some(entry.log_id);
             let replies = match entry.payload {
                 EntryPayload::Blank => Vec::new(),
-                EntryPayload::Normal(ref payload) => {
-                    state.apply_payload(entry.log_id.index, payload, observe)
-                }
+                EntryPayload::Normal(ref payload) => state.applied.apply_payload(
+                    entry.log_id.index,
+                    payload,
+                    observe.then_some(&mut effects),
+                ),
                 EntryPayload::Membership(ref membership) => {
                     state.membership =
                         StoredMembership::new(Some(entry.log_id), membership.clone());
@@ -418,6 +222,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             responses.push(ApplyResponse { replies });
         }
+        drop(state);
+        count(&effects);
         Ok(responses)
     }
 
@@ -437,12 +243,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let sig = || Some(meta.signature());
         {
-            let mut fresh = self.state.read().empty_like();
+            let mut fresh = ReplicaState {
+                applied: self.state.read().applied.empty_like(),
+                ..ReplicaState::default()
+            };
             restore(&mut fresh, meta, &data)
                 .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(sig(), err), &e))?;
             let mut state = self.state.write();
             *state = fresh;
-            state.acl_generation.fetch_add(1, Ordering::Release);
+            state
+                .applied
+                .acl_generation()
+                .fetch_add(1, Ordering::Release);
         }
         self.save_snapshot(meta, &data)
             .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(sig(), err), &e))?;
@@ -457,184 +269,5 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::acl::{hash_password, to_hex, AnyCommand};
-
-    fn argv(line: &str) -> Vec<Bytes> {
-        line.split_whitespace()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
-    }
-
-    fn client(seq: u64, line: &str) -> Proposal {
-        Proposal::Client {
-            id: RequestId { origin: 1, seq },
-            op: WriteOp::Command(argv(line)),
-        }
-    }
-
-    fn run(seq: u64, reads: &[&str], effects: &[&str], reply: Reply) -> crate::payload::ScriptRun {
-        crate::payload::ScriptRun {
-            id: RequestId { origin: 2, seq },
-            reads: reads.iter().map(|k| Bytes::from(k.to_string())).collect(),
-            effects: effects
-                .iter()
-                .enumerate()
-                .map(|(i, line)| (crate::script::FIRST_SCRIPT_OP + i as u32, argv(line)))
-                .collect(),
-            reply,
-        }
-    }
-
-    const T0: u64 = 1_700_000_000_000_000_000;
-
-    fn payload(stamp_ns: u64, ops: Vec<Proposal>) -> LogPayload {
-        LogPayload { stamp_ns, ops }
-    }
-
-    #[test]
-    fn script_rounds_replay_effects_at_the_round_time() {
-        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
-        state.apply_payload(1, &payload(T0, vec![client(1, "SET a 1")]), false);
-        let round = ScriptRound {
-            base_index: 1,
-            at_ns: T0 + 1_000_000,
-            loads: vec![Bytes::from_static(b"return 1")],
-            runs: vec![run(
-                1,
-                &["a"],
-                &["INCR a", "SET b x PX 1000"],
-                Reply::Int(2),
-            )],
-        };
-        // The entry is stamped later than the round ran: effects still use the round's time.
-        let replies = state.apply_payload(
-            2,
-            &payload(T0 + 500_000_000, vec![Proposal::Scripts(round.clone())]),
-            false,
-        );
-        assert_eq!(replies, vec![Reply::Array(vec![Reply::Int(2)])]);
-        let now = (T0 + 500_000_000) / 1_000_000;
-        let b = state.data.keyspace.get(b"b", now).map(|e| e.expire_at_ms);
-        assert_eq!(b, Some(Some(T0 / 1_000_000 + 1 + 1000)));
-        assert!(state
-            .data
-            .scripts
-            .contains_key(&crate::script::sha1_hex(b"return 1")));
-        // The same round again (a retried proposal) is answered from the dedup table.
-        let again = state.apply_payload(
-            3,
-            &payload(T0 + 600_000_000, vec![Proposal::Scripts(round)]),
-            false,
-        );
-        assert_eq!(again, vec![Reply::Array(vec![Reply::Int(2)])]);
-        let a = state.data.keyspace.get(b"a", now).map(|e| e.value.clone());
-        assert_eq!(
-            a,
-            Some(crate::keyspace::Value::Str(Bytes::from_static(b"2")))
-        );
-    }
-
-    #[test]
-    fn a_script_whose_reads_changed_is_not_applied_nor_are_later_runs() {
-        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
-        state.apply_payload(1, &payload(T0, vec![client(1, "SET a 1")]), false);
-        // Another client's write lands between the scripts' reads and their round.
-        state.apply_payload(2, &payload(T0, vec![client(2, "SET a 10")]), false);
-        let round = ScriptRound {
-            base_index: 1,
-            at_ns: T0,
-            loads: Vec::new(),
-            runs: vec![
-                run(1, &["a"], &["INCR a"], Reply::Int(2)),
-                run(2, &[], &["INCR a"], Reply::Int(3)),
-            ],
-        };
-        let replies = state.apply_payload(3, &payload(T0, vec![Proposal::Scripts(round)]), false);
-        let conflict = Reply::error(SCRIPT_CONFLICT);
-        assert_eq!(
-            replies,
-            vec![Reply::Array(vec![conflict.clone(), conflict])]
-        );
-        let a = state
-            .data
-            .keyspace
-            .get(b"a", T0 / 1_000_000)
-            .map(|e| e.value.clone());
-        assert_eq!(
-            a,
-            Some(crate::keyspace::Value::Str(Bytes::from_static(b"10")))
-        );
-    }
-
-    #[test]
-    fn a_key_that_expired_after_the_round_ran_is_a_conflict() {
-        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
-        let t0_ms = T0 / 1_000_000;
-        state.apply_payload(
-            1,
-            &payload(T0, vec![client(1, &format!("SET a 1 PXAT {}", t0_ms + 5))]),
-            false,
-        );
-        let round = ScriptRound {
-            base_index: 1,
-            at_ns: T0,
-            loads: Vec::new(),
-            runs: vec![run(1, &["a"], &["INCR a"], Reply::Int(2))],
-        };
-        // Applied 10 ms later: the script saw `a` alive, the replica would not.
-        let replies = state.apply_payload(
-            2,
-            &payload(T0 + 10_000_000, vec![Proposal::Scripts(round)]),
-            false,
-        );
-        assert_eq!(
-            replies,
-            vec![Reply::Array(vec![Reply::error(SCRIPT_CONFLICT)])]
-        );
-    }
-
-    #[test]
-    fn snapshot_image_carries_acl_changes_as_hashes() {
-        let mut state = AppliedState::with_acl_base(Arc::new(Users::new()));
-        let hash = to_hex(&hash_password(b"s3cret-pass"));
-        assert!(state
-            .data
-            .acl
-            .set_user(
-                "alice",
-                &["on", &format!("#{hash}"), "~app:*", "+get"],
-                &AnyCommand
-            )
-            .is_ok());
-        assert!(state
-            .data
-            .acl
-            .set_user("default", &["resetpass", ">another-pass"], &AnyCommand)
-            .is_ok());
-        let data = postcard::to_stdvec(&ImageRef {
-            last_stamp_ns: 1,
-            keyspace: &state.data.keyspace,
-            policies: &state.data.policies,
-            scripts: &state.data.scripts,
-            versions: state.data.keyspace.versions(),
-            dedup: &state.dedup,
-            acl: state.data.acl.overrides(),
-        })
-        .unwrap_or_default();
-        assert!(!data.windows(11).any(|w| w == b"s3cret-pass"));
-        assert!(!data.windows(12).any(|w| w == b"another-pass"));
-        let mut fresh = state.empty_like();
-        let meta = SnapshotMeta::default();
-        assert!(restore(&mut fresh, &meta, &data).is_ok());
-        let alice = fresh.data.acl.user("alice").cloned();
-        assert!(alice.is_some_and(|u| u.check_password(b"s3cret-pass") && u.enabled));
-        let default = fresh.data.acl.user("default").cloned();
-        assert!(default.is_some_and(|u| !u.nopass && u.check_password(b"another-pass")));
     }
 }

@@ -1,8 +1,9 @@
 //! Replays the seed corpora of the `commands` and `raft_rpc` fuzz targets
 //! through the functions those targets call.
 
-use raftlimit_raft::fuzz::{command_sequence, rpc_frames};
-use raftlimit_raft::Reply;
+use raftlimit_engine::fuzz::command_sequence;
+use raftlimit_raft::fuzz::rpc_frames;
+use raftlimit_engine::Reply;
 
 use crate::corpus;
 

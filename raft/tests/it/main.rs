@@ -1,4 +1,4 @@
-//! Integration tests of the raft crate's pure parts: the fuzz corpora
+//! Integration tests of the raft crate's pure parts (and the engine's commands): the fuzz corpora
 //! replayed through the fuzz targets' own entry points, and the regressions
 //! the fuzzers found.
 

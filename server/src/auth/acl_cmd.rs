@@ -8,11 +8,11 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use raftlimit_raft::acl::{self, RuleError, User, CATEGORIES};
-use raftlimit_raft::commands::acl::rule_error;
-use raftlimit_raft::commands::args::{is, parse_i64};
-use raftlimit_raft::commands::{self};
-use raftlimit_raft::Reply;
+use raftlimit_engine::{hash_password, to_hex, valid_user_name, RuleError, User, CATEGORIES};
+use raftlimit_engine::rule_error;
+use raftlimit_engine::{is, parse_i64};
+use raftlimit_engine::{all_specs, arity_ok};
+use raftlimit_engine::Reply;
 
 use super::catalog::{acl_subcommand, AclKind, ServerCatalog, ACL_SUBCOMMANDS};
 use super::{permission, Denial};
@@ -46,7 +46,7 @@ pub fn precheck(argv: &[Bytes]) -> Option<Reply> {
             "ERR unknown subcommand '{}'. Try ACL HELP.",
             String::from_utf8_lossy(&sub[..sub.len().min(128)])
         ))),
-        Some(s) if !commands::arity_ok(s.arity, argv.len()) => Some(Reply::error(format!(
+        Some(s) if !arity_ok(s.arity, argv.len()) => Some(Reply::error(format!(
             "ERR wrong number of arguments for 'acl|{}' command",
             s.name
         ))),
@@ -60,7 +60,7 @@ pub fn prepare_write(argv: Vec<Bytes>) -> Result<Vec<Bytes>, Reply> {
     if !(argv.len() >= 3 && is(&argv[0], "ACL") && is(&argv[1], "SETUSER")) {
         return Ok(argv);
     }
-    if !acl::valid_user_name(&argv[2]) {
+    if !valid_user_name(&argv[2]) {
         return Err(Reply::error(
             "ERR Usernames can't contain spaces or null characters",
         ));
@@ -69,8 +69,8 @@ pub fn prepare_write(argv: Vec<Bytes>) -> Result<Vec<Bytes>, Reply> {
     out.extend_from_slice(&argv[..3]);
     for op in &argv[3..] {
         let op = match op.first() {
-            Some(b'>') => Bytes::from(format!("#{}", acl::to_hex(&acl::hash_password(&op[1..])))),
-            Some(b'<') => Bytes::from(format!("!{}", acl::to_hex(&acl::hash_password(&op[1..])))),
+            Some(b'>') => Bytes::from(format!("#{}", to_hex(&hash_password(&op[1..])))),
+            Some(b'<') => Bytes::from(format!("!{}", to_hex(&hash_password(&op[1..])))),
             _ => op.clone(),
         };
         // Each rule alone on a fresh user: this finds unknown names and
@@ -118,7 +118,7 @@ fn cat(argv: &[Bytes]) -> Reply {
     let mut names: Vec<String> = Vec::new();
     let has = |cats: &[&str]| cats.contains(&category.as_str());
     names.extend(
-        commands::all_specs()
+        all_specs()
             .iter()
             .filter(|s| s.name != "acl" && has(s.categories))
             .map(|s| s.name.to_owned()),
@@ -184,7 +184,7 @@ fn dryrun(shared: &Shared, argv: &[Bytes]) -> Reply {
         Route::Keyspace(spec) => spec.arity,
         Route::Unknown => 0,
     };
-    if !commands::arity_ok(arity, command.len()) {
+    if !arity_ok(arity, command.len()) {
         return Reply::wrong_arity(checked.name);
     }
     match permission(&user, command, &checked) {
@@ -281,7 +281,7 @@ mod tests {
             "ACL SETUSER bob on >hunter2 <old ~app:* +get +@limiter",
         ))
         .unwrap_or_default();
-        let hash = acl::to_hex(&acl::hash_password(b"hunter2"));
+        let hash = to_hex(&hash_password(b"hunter2"));
         assert_eq!(out[4], Bytes::from(format!("#{hash}")));
         assert!(out[5].starts_with(b"!"));
         assert!(!out.iter().any(|a| a.windows(7).any(|w| w == b"hunter2")));

@@ -2,8 +2,8 @@
 //! subcommands of container commands, and the categories of ACL's own
 //! subcommands (which differ per subcommand, as in Redis).
 
-use raftlimit_raft::acl::Catalog;
-use raftlimit_raft::commands;
+use raftlimit_engine::Catalog;
+
 
 use crate::cmd;
 
@@ -102,7 +102,7 @@ impl Catalog for ServerCatalog {
     fn has_command(&self, name: &str) -> bool {
         cmd::lookup(name.as_bytes()).is_some()
             || cmd::raft::lookup(name.as_bytes()).is_some()
-            || commands::lookup(name.as_bytes()).is_some()
+            || raftlimit_engine::lookup(name.as_bytes()).is_some()
     }
 
     fn has_subcommand(&self, name: &str, sub: &str) -> bool {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use parking_lot::Mutex;
 use raftlimit_raft::node::wall_clock_ns;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 /// `acllog-max-len`: entries kept.
 pub const MAX_LEN: usize = 128;

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use raftlimit_raft::acl::{CommandRef, User, DEFAULT_USER};
-use raftlimit_raft::commands::Spec;
-use raftlimit_raft::Reply;
+use raftlimit_engine::{CommandRef, User, DEFAULT_USER};
+use raftlimit_engine::Spec;
+use raftlimit_engine::Reply;
 
 pub use log::{AclLog, Reason, MAX_LEN as ACL_LOG_MAX_LEN};
 
@@ -166,7 +166,7 @@ pub fn authenticate(
             if found.is_none() {
                 // As much work as a real check: timing does not tell
                 // whether the user exists.
-                std::hint::black_box(raftlimit_raft::acl::hash_password(password));
+                std::hint::black_box(raftlimit_engine::hash_password(password));
             }
             let info = session.info.lock().line();
             shared.security.acl_log.add(

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use raftlimit_raft::acl::{self, User, Users, DEFAULT_USER};
-use raftlimit_raft::commands::acl::quote_rule;
+use raftlimit_engine::{valid_user_name, User, Users, DEFAULT_USER};
+use raftlimit_engine::quote_rule;
 use serde::Deserialize;
 
 use super::catalog::ServerCatalog;
@@ -86,7 +86,7 @@ pub fn configured_users(
     table.insert(DEFAULT_USER.into(), Arc::new(default));
     let mut seen = Vec::new();
     for (name, rules, origin) in defined {
-        if !acl::valid_user_name(name.as_bytes()) {
+        if !valid_user_name(name.as_bytes()) {
             return Err(format!(
                 "{origin}: usernames can't contain spaces or null characters"
             ));
@@ -150,6 +150,7 @@ fn read_aclfile(path: &Path) -> Result<Vec<(String, Vec<String>, String)>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raftlimit_engine::{hash_password, to_hex};
 
     #[test]
     fn requirepass_and_users() {
@@ -194,7 +195,7 @@ mod tests {
     fn aclfile() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("users.acl");
-        let hash = acl::to_hex(&acl::hash_password(b"pw"));
+        let hash = to_hex(&hash_password(b"pw"));
         let text = format!(
             "# users\nuser default on #{hash} ~* &* +@all\n\nuser reader on nopass ~* +@read\n"
         );

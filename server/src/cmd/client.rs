@@ -2,8 +2,8 @@
 //! client libraries send on connect.
 
 use bytes::Bytes;
-use raftlimit_raft::commands::args::is;
-use raftlimit_raft::Reply;
+use raftlimit_engine::is;
+use raftlimit_engine::Reply;
 
 use super::{subcommand, unknown_subcommand, Session};
 use crate::shared::Shared;

@@ -2,8 +2,8 @@
 //! keyspace command table and the connection command table.
 
 use bytes::Bytes;
-use raftlimit_raft::commands::{self, Spec};
-use raftlimit_raft::Reply;
+use raftlimit_engine::{all_specs, Spec};
+use raftlimit_engine::Reply;
 
 use super::{subcommand, unknown_subcommand, LocalSpec, Session};
 use crate::shared::Shared;
@@ -48,7 +48,7 @@ impl From<&LocalSpec> for Described {
 }
 
 fn every_command() -> Vec<Described> {
-    let mut all: Vec<Described> = commands::all_specs().iter().map(Described::from).collect();
+    let mut all: Vec<Described> = all_specs().iter().map(Described::from).collect();
     all.extend(super::raft::MEMBERSHIP_SPECS.iter().map(Described::from));
     all.extend(super::all().iter().map(Described::from));
     all

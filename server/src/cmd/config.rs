@@ -1,8 +1,8 @@
 //! CONFIG GET (from the real configuration) and CONFIG RESETSTAT.
 
 use bytes::Bytes;
-use raftlimit_raft::keyspace::glob_match;
-use raftlimit_raft::Reply;
+use raftlimit_engine::glob_match;
+use raftlimit_engine::Reply;
 
 use super::{subcommand, unknown_subcommand, Session};
 use crate::shared::Shared;

@@ -2,8 +2,8 @@
 //! by `crate::auth`; their arguments are never logged.
 
 use bytes::Bytes;
-use raftlimit_raft::commands::args::{is, parse_i64};
-use raftlimit_raft::Reply;
+use raftlimit_engine::{is, parse_i64};
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::auth;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::hello::REDIS_VERSION;
 use super::Session;

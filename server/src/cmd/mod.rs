@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use raftlimit_raft::payload::Watch;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Watch;
+use raftlimit_engine::Reply;
 
 use crate::connection::Protocol;
 use crate::session::{ClientInfo, TlsPeer};

@@ -3,7 +3,7 @@
 //! (`listener.rs`), which queues commands while a transaction is open.
 
 use bytes::Bytes;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

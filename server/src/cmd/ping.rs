@@ -1,7 +1,7 @@
 //! PING and ECHO.
 
 use bytes::Bytes;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

@@ -1,7 +1,7 @@
 //! QUIT and RESET.
 
 use bytes::Bytes;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::connection::Protocol;

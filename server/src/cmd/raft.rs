@@ -5,9 +5,9 @@
 //! `raftlimit_raft::node::membership`).
 
 use bytes::Bytes;
-use raftlimit_raft::commands::{Handler, Spec, WriteCtx};
+use raftlimit_engine::{Handler, Spec, WriteCtx};
 use raftlimit_raft::node::membership;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

@@ -2,7 +2,7 @@
 //! and the other voters its replicas.
 
 use bytes::Bytes;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

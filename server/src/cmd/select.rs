@@ -1,8 +1,8 @@
 //! SELECT: raftlimit has one database, as a Redis with `databases 1`.
 
 use bytes::Bytes;
-use raftlimit_raft::commands::args::parse_i64;
-use raftlimit_raft::Reply;
+use raftlimit_engine::parse_i64;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

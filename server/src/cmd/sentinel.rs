@@ -4,7 +4,8 @@
 //! current Raft leader. The master's name is `[cluster] name`.
 
 use bytes::Bytes;
-use raftlimit_raft::{NodeId, NodeInfo, Reply};
+use raftlimit_engine::Reply;
+use raftlimit_raft::{NodeId, NodeInfo};
 
 use super::role::split_addr;
 use super::{subcommand, unknown_subcommand, Session};

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use raftlimit_raft::node::wall_clock_ns;
-use raftlimit_raft::Reply;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

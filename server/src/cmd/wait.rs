@@ -3,8 +3,8 @@
 //! this node's commit index.
 
 use bytes::Bytes;
-use raftlimit_raft::commands::args::parse_i64;
-use raftlimit_raft::Reply;
+use raftlimit_engine::parse_i64;
+use raftlimit_engine::Reply;
 
 use super::Session;
 use crate::shared::Shared;

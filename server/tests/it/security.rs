@@ -377,7 +377,7 @@ fn setuser_replicates_with_hashed_passwords() {
         .unwrap();
     let text = format!("{user:?}");
     let hash =
-        raftlimit_raft::acl::to_hex(&raftlimit_raft::acl::hash_password(password.as_bytes()));
+        raftlimit_engine::to_hex(&raftlimit_engine::hash_password(password.as_bytes()));
     assert!(text.contains(&hash), "{text}");
     assert!(!text.contains(password));
     let list: Vec<String> = cmd("ACL").arg("LIST").query(&mut other).unwrap();
@@ -548,7 +548,7 @@ fn protected_mode() {
 fn aclfile_users_and_protected_mode_off() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("users.acl");
-    let hash = raftlimit_raft::acl::to_hex(&raftlimit_raft::acl::hash_password(b"ops-pass"));
+    let hash = raftlimit_engine::to_hex(&raftlimit_engine::hash_password(b"ops-pass"));
     std::fs::write(
         &path,
         format!("# operators\nuser ops on #{hash} ~* &* +@all\nuser limiter on nopass ~rl:* +@limiter\n"),

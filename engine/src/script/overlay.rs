@@ -7,6 +7,7 @@
 //! overlay with the round's time, and each successful write is recorded as
 //! an effect. Later scripts of the same round see earlier ones' writes.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use super::engine::Host;
 use crate::acl::{CommandRef, User};
 use crate::commands::{self, execute_read, execute_write, Dataset, ReadCtx, WriteCtx};
 use crate::reply::Reply;
-use crate::storage::AppliedState;
+use crate::state::AppliedState;
 
 /// Op indexes of script effects start here, far above the positions of
 /// commands in an entry, so ids derived from `(log index, op index)` (lease
@@ -53,10 +54,11 @@ pub struct RunRecord {
     pub effects: Vec<(u32, Vec<Bytes>)>,
 }
 
-/// Executes one script's commands against the round's overlay.
-pub struct RunHost<'a> {
+/// Executes one script's commands against the round's overlay. `S` is the
+/// node's shared state, which holds the applied state.
+pub struct RunHost<'a, S> {
     pub overlay: &'a mut Overlay,
-    pub state: &'a RwLock<AppliedState>,
+    pub state: &'a RwLock<S>,
     /// Whose permissions each command must pass; `None` is unrestricted.
     pub user: Option<Arc<User>>,
     pub at_ns: u64,
@@ -66,7 +68,7 @@ pub struct RunHost<'a> {
     pub record: RunRecord,
 }
 
-impl RunHost<'_> {
+impl<S: Borrow<AppliedState>> RunHost<'_, S> {
     fn at_ms(&self) -> u64 {
         self.at_ns / 1_000_000
     }
@@ -82,7 +84,8 @@ impl RunHost<'_> {
             return;
         }
         let at_ms = self.at_ms();
-        let state = self.state.read();
+        let guard = self.state.read();
+        let state: &AppliedState = (*guard).borrow();
         for key in fresh {
             if let Some(entry) = state.data.keyspace.get(key, at_ms) {
                 self.overlay.data.keyspace.insert(
@@ -97,7 +100,7 @@ impl RunHost<'_> {
     }
 }
 
-impl RunHost<'_> {
+impl<S: Borrow<AppliedState>> RunHost<'_, S> {
     /// The user's ACL refusal of this command, as Redis words it.
     fn denial(&self, spec: &commands::Spec, argv: &[Bytes]) -> Option<Reply> {
         let user = self.user.as_ref()?;
@@ -127,7 +130,7 @@ impl RunHost<'_> {
     }
 }
 
-impl Host for RunHost<'_> {
+impl<S: Borrow<AppliedState>> Host for RunHost<'_, S> {
     fn call(&mut self, argv: Vec<Bytes>) -> Reply {
         let name = argv[0].to_ascii_lowercase();
         match &name[..] {
@@ -171,7 +174,7 @@ impl Host for RunHost<'_> {
                 now_ns: self.at_ns,
                 log_index: self.base_index,
                 op_index,
-                observe: false,
+                effects: None,
             };
             let reply = execute_write(&mut ctx, &argv);
             // A command that fails changes nothing, so it needs no replay.

@@ -363,7 +363,7 @@ pub fn append(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     fn bulk(s: &str) -> Reply {

@@ -210,7 +210,7 @@ pub fn hscan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     fn bulk(s: &str) -> Reply {

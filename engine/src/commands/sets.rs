@@ -173,7 +173,7 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     fn bulk(s: &str) -> Reply {

@@ -598,7 +598,7 @@ pub fn zscan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
 
     fn bulk(s: &str) -> Reply {
         Reply::bulk(s.as_bytes().to_vec())

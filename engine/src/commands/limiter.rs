@@ -16,7 +16,7 @@ use raftlimit_limiter::{
 use serde::{Deserialize, Serialize};
 
 use super::args::{is, parse_i64};
-use super::{ReadCtx, WriteCtx};
+use super::{CheckOutcome, Effect, ReadCtx, WriteCtx};
 use crate::keyspace::{Keyspace, Value};
 use crate::reply::Reply;
 
@@ -253,17 +253,19 @@ fn store_state(ctx: &mut WriteCtx<'_>, key: &Bytes, state: LimiterState, expires
     );
 }
 
-fn count_decision(ctx: &WriteCtx<'_>, label: &str, decision: &Decision, shadow: bool) {
-    if !ctx.observe {
+fn count_decision(ctx: &mut WriteCtx<'_>, label: &str, decision: &Decision, shadow: bool) {
+    let Some(effects) = ctx.effects.as_deref_mut() else {
         return;
-    }
-    let outcome = match (decision.allowed, shadow) {
-        (true, _) => "allowed",
-        (false, false) => "denied",
-        (false, true) => "shadow_denied",
     };
-    metrics::counter!("raftlimit_limiter_checks_total", "policy" => label.to_owned(), "outcome" => outcome)
-        .increment(1);
+    let outcome = match (decision.allowed, shadow) {
+        (true, _) => CheckOutcome::Allowed,
+        (false, false) => CheckOutcome::Denied,
+        (false, true) => CheckOutcome::ShadowDenied,
+    };
+    effects.push(Effect::Check {
+        policy: label.to_owned(),
+        outcome,
+    });
 }
 
 fn decision_reply(d: &Decision) -> Reply {
@@ -456,9 +458,8 @@ pub fn rl_acquire(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
             Ok((id, held)) => (true, Reply::bulk(id.into_bytes()), held),
             Err(held) => (false, Reply::Nil, held),
         };
-        if ctx.observe {
-            let outcome = if acquired { "acquired" } else { "denied" };
-            metrics::counter!("raftlimit_leases_total", "outcome" => outcome).increment(1);
+        if let Some(effects) = ctx.effects.as_deref_mut() {
+            effects.push(Effect::Lease { acquired });
         }
         store_leases(ctx, &argv[1], set);
         let resp2 = Reply::Array(vec![
@@ -608,9 +609,11 @@ pub fn rl_policy_read(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// Whether an RL.POLICY invocation only reads.
-pub fn policy_is_read(argv: &[Bytes]) -> bool {
-    argv.get(1)
+/// Whether an RL.POLICY invocation writes (SET, DEL): GET and LIST only
+/// read, so they take the read path, not the log.
+pub fn policy_writes(argv: &[Bytes]) -> bool {
+    !argv
+        .get(1)
         .is_some_and(|sub| is(sub, "GET") || is(sub, "LIST"))
 }
 
@@ -654,14 +657,16 @@ pub fn cl_throttle(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
                 Some(expire_ms),
             );
         }
-        if ctx.observe {
+        if let Some(effects) = ctx.effects.as_deref_mut() {
             let outcome = if outcome.reply[0] == 0 {
-                "allowed"
+                CheckOutcome::Allowed
             } else {
-                "denied"
+                CheckOutcome::Denied
             };
-            metrics::counter!("raftlimit_limiter_checks_total", "policy" => "cl.throttle", "outcome" => outcome)
-                .increment(1);
+            effects.push(Effect::Check {
+                policy: "cl.throttle".to_owned(),
+                outcome,
+            });
         }
         Ok(Reply::Array(
             outcome.reply.iter().map(|&n| Reply::Int(n)).collect(),
@@ -672,7 +677,7 @@ pub fn cl_throttle(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     fn ints(reply: Reply) -> Vec<i64> {

@@ -167,7 +167,7 @@ pub fn persist(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     #[test]

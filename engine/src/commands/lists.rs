@@ -248,7 +248,7 @@ pub fn linsert(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 mod tests {
     use bytes::Bytes;
 
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     fn bulk(s: &str) -> Reply {

@@ -371,7 +371,7 @@ fn line_of(message: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
 
     /// Runs script commands straight against a bare dataset.
     struct DatasetHost(Harness);

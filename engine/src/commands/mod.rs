@@ -61,9 +61,44 @@ pub struct WriteCtx<'a> {
     /// together a deterministic source of unique ids.
     pub log_index: u64,
     pub op_index: u32,
-    /// Whether this node leads: only the leader counts limiter decisions in
-    /// its metrics, so each decision is counted once. Never affects state.
-    pub observe: bool,
+    /// Where limiter decisions are reported, for the node's metrics; `None`
+    /// where nobody counts them (followers, so each decision is counted
+    /// once, and script overlays). Never affects state.
+    pub effects: Option<&'a mut Vec<Effect>>,
+}
+
+/// What applying a command did besides changing state and replying: data
+/// the node turns into metrics, so the engine has no global side effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A limiter decision (RL.CHECK, RL.MCHECK, CL.THROTTLE) under a policy
+    /// label (the policy's name, or the command for inline limits).
+    Check {
+        policy: String,
+        outcome: CheckOutcome,
+    },
+    /// An RL.ACQUIRE that got a lease, or was refused one.
+    Lease { acquired: bool },
+}
+
+/// The outcome of one limiter decision, as the metrics label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    Allowed,
+    Denied,
+    /// Denied by a policy in shadow mode: the client was admitted anyway.
+    ShadowDenied,
+}
+
+impl CheckOutcome {
+    /// The metrics label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckOutcome::Allowed => "allowed",
+            CheckOutcome::Denied => "denied",
+            CheckOutcome::ShadowDenied => "shadow_denied",
+        }
+    }
 }
 
 /// The commands that run a Lua script; the leader's script executor serves
@@ -308,59 +343,6 @@ pub fn execute_read(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
         Handler::Split { read, writes, .. } if !writes(argv) => read(ctx, argv),
         Handler::Write(_) | Handler::Split { .. } => {
             Reply::error("ERR write command routed as a read")
-        }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! Runs commands against a bare dataset, the way apply would.
-    use super::*;
-
-    pub struct Harness {
-        pub data: Dataset,
-        pub now_ms: u64,
-        pub index: u64,
-    }
-
-    impl Harness {
-        pub fn new() -> Self {
-            Harness {
-                data: Dataset::default(),
-                now_ms: 1_700_000_000_000,
-                index: 0,
-            }
-        }
-
-        pub fn run(&mut self, line: &str) -> Reply {
-            let argv: Vec<Bytes> = line
-                .split_whitespace()
-                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-                .collect();
-            self.run_argv(&argv)
-        }
-
-        pub fn run_argv(&mut self, argv: &[Bytes]) -> Reply {
-            let spec = lookup(&argv[0]);
-            self.index += 1;
-            if spec.is_some_and(|s| s.writes(argv)) {
-                let mut ctx = WriteCtx {
-                    data: &mut self.data,
-                    now_ms: self.now_ms,
-                    now_ns: self.now_ms * 1_000_000,
-                    log_index: self.index,
-                    op_index: 0,
-                    observe: false,
-                };
-                execute_write(&mut ctx, argv)
-            } else {
-                let ctx = ReadCtx {
-                    data: &self.data,
-                    now_ms: self.now_ms,
-                    applied_index: self.index,
-                };
-                execute_read(&ctx, argv)
-            }
         }
     }
 }

@@ -317,7 +317,11 @@ static SPECS: &[Spec] = &[
         0,
         0,
         &["limiter", "admin", "slow"],
-        Wr(limiter::rl_policy_write)
+        Handler::Split {
+            read: limiter::rl_policy_read,
+            write: limiter::rl_policy_write,
+            writes: limiter::policy_writes,
+        }
     ),
     spec!(
         "cl.throttle",

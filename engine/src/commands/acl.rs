@@ -144,7 +144,7 @@ pub fn getuser_reply(user: &User) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     #[test]

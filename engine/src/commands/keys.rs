@@ -141,7 +141,7 @@ pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 mod tests {
     use bytes::Bytes;
 
-    use crate::commands::testing::Harness;
+    use crate::testing::Harness;
     use crate::reply::Reply;
 
     #[test]
