@@ -12,7 +12,7 @@ help:
 	@echo "make cluster-secure  the same with TLS, mTLS, AUTH and encryption at rest"
 	@echo "make test      run every test (with a short docker chaos run when docker is usable)"
 	@echo "make bench     benchmark against redis-server side by side"
-	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make lint      cargo fmt --check, clippy -D warnings and the architecture (dependency) check"
 	@echo "make certs     development CA, node and client certificates in deploy/tls/"
 	@echo "make image     the node image FROM scratch (and the deploy files); then: docker compose up -d"
 	@echo "make test-docker  the compose cluster under kill, pause and partition (needs docker)"
@@ -40,8 +40,9 @@ test-rust:
 certs:
 	@source scripts/env.sh && bash scripts/ensure-deps.sh && cargo build --release -p raftlimit-server && "$$RAFTLIMIT_BIN_DIR/raftlimit-server" certs --dir deploy/tls $(ARGS)
 
+# The architecture test checks the crate dependency rules and module cycles.
 lint:
-	@source scripts/env.sh && cargo fmt --all -- --check && cargo clippy --release --workspace --all-targets -- -D warnings
+	@source scripts/env.sh && cargo fmt --all -- --check && cargo clippy --release --workspace --all-targets -- -D warnings && cargo test --release -p raftlimit-server --test it architecture
 
 bench:
 	@bash scripts/bench.sh

@@ -188,19 +188,6 @@ impl std::fmt::Debug for WriteOp {
     }
 }
 
-impl WriteOp {
-    /// Whether applying this changes ACL users (connections then re-check theirs).
-    pub fn touches_acl(&self) -> bool {
-        let is_acl =
-            |argv: &Vec<Bytes>| argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"acl"));
-        match self {
-            WriteOp::Command(argv) => is_acl(argv),
-            WriteOp::Transaction { commands, .. } => commands.iter().any(is_acl),
-            WriteOp::Script { .. } => false,
-        }
-    }
-}
-
 /// An argument vector as logs may show it: the arguments of commands that
 /// carry credentials (AUTH, HELLO, ACL, CONFIG) are replaced by a count.
 pub struct LoggedArgv<'a>(pub &'a [Bytes]);

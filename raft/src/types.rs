@@ -3,9 +3,8 @@
 use std::fmt;
 use std::io::Cursor;
 
-use serde::{Deserialize, Serialize};
-
 use raftlimit_engine::{ApplyResponse, LogPayload};
+use serde::{Deserialize, Serialize};
 
 pub type NodeId = u64;
 

@@ -15,8 +15,8 @@ use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::auth::users::{configured_users, Secret, UserConfig};
 use crate::error::ServerError;
+use crate::users::{configured_users, Secret, UserConfig};
 
 /// Command-line flags and their environment variables. Each one, when given,
 /// overrides the same setting from the config file.
@@ -735,7 +735,7 @@ impl Config {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
             ),
-            ("acllog-max-len", crate::auth::ACL_LOG_MAX_LEN.to_string()),
+            ("acllog-max-len", crate::acl_log::MAX_LEN.to_string()),
             ("lua-time-limit", "5000".into()),
             ("busy-reply-threshold", "5000".into()),
             ("slowlog-log-slower-than", "10000".into()),

@@ -1,10 +1,7 @@
-//! The RESP listener and the per-client loop: decode what is buffered, run
-//! or submit each command in order, then write every reply in order.
-//!
-//! Pipelining: writes are submitted to the Raft node as they are decoded and
-//! complete together (group commit); a read waits for the connection's
-//! earlier writes so a client always reads its own writes, and a write waits
-//! for earlier reads so they cannot observe it.
+//! The RESP listener and the per-client loop: accept connections (with
+//! `maxclients` and the TLS handshake), then decode what is buffered, hand
+//! each command to the router (`crate::router`) in order, and write every
+//! reply in order. Only this loop and `crate::connection` touch the socket.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -12,34 +9,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use parking_lot::Mutex;
-use raftlimit_engine::unknown_command;
-use raftlimit_engine::Watch;
 use raftlimit_engine::Reply;
 use tokio::net::TcpListener;
 
 use crate::auth;
-use crate::cmd::Session;
 use crate::connection::{Connection, Exchange, Limits};
-use crate::dispatch::{route, Route};
-use crate::metrics::{COMMANDS_TOTAL, COMMAND_DURATION, COMMAND_ERRORS_TOTAL};
-use crate::session::{ClientInfo, TlsPeer};
+use crate::router::{drain, handle, Pending};
+use crate::session::{ClientInfo, Session};
 use crate::shared::Shared;
-use crate::tls::TlsContext;
+use crate::tls::{TlsContext, TlsPeer};
 
 /// Most replies held back before they are written out.
 const MAX_PENDING: usize = 1024;
-
-enum Pending {
-    Ready(Reply),
-    Waiting {
-        reply: BoxFuture<'static, Reply>,
-        is_write: bool,
-    },
-}
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     accept_loop(listener, shared, None).await
@@ -117,46 +99,6 @@ where
     let mut conn = Connection::new(stream);
     conn.queue(&Reply::error("ERR max number of clients reached"));
     let _ = tokio::time::timeout(CLOSING_FLUSH, conn.flush()).await;
-}
-
-/// Times a command and counts it (and its error, if any) by name. Names come
-/// from the command tables, so label cardinality is bounded.
-fn observe(name: &'static str, started: Instant, reply: &Reply) {
-    metrics::histogram!(COMMAND_DURATION, "command" => name)
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(COMMANDS_TOTAL, "command" => name).increment(1);
-    if let Some(code) = reply.error_code() {
-        let code = match code {
-            "ERR" | "WRONGTYPE" | "CLUSTERDOWN" | "TRYAGAIN" | "NOPERM" | "NOAUTH"
-            | "WRONGPASS" | "NOSCRIPT" => code,
-            _ => "OTHER",
-        };
-        metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => name, "code" => code.to_owned())
-            .increment(1);
-    }
-}
-
-/// Encodes the pending replies in order. Stops early, returning false, if
-/// the queued output passes `output_limit`.
-async fn drain<S>(
-    conn: &mut Connection<S>,
-    pending: &mut VecDeque<Pending>,
-    output_limit: usize,
-) -> bool
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    while let Some(item) = pending.pop_front() {
-        let reply = match item {
-            Pending::Ready(reply) => reply,
-            Pending::Waiting { reply, .. } => reply.await,
-        };
-        conn.queue(&reply);
-        if conn.queued_len() > output_limit {
-            return false;
-        }
-    }
-    true
 }
 
 fn limits(shared: &Shared) -> Limits {
@@ -325,273 +267,4 @@ async fn client_loop<S>(
         client = id,
         "Client id={id} addr={addr} scheduled to be closed ASAP for overcoming of output buffer limits."
     );
-}
-
-async fn handle<S>(
-    shared: &Arc<Shared>,
-    session: &mut Session,
-    conn: &mut Connection<S>,
-    pending: &mut VecDeque<Pending>,
-    argv: Vec<Bytes>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    shared
-        .stats
-        .commands_processed
-        .fetch_add(1, Ordering::Relaxed);
-    let started = Instant::now();
-    let route = route(&argv);
-    {
-        let mut info = session.info.lock();
-        info.last_active = started;
-        info.last_command = match &route {
-            Route::Local(spec) => spec.name.to_owned(),
-            Route::Keyspace(spec) => spec.name.to_owned(),
-            Route::Unknown => String::new(),
-        };
-    }
-    let name = argv[0].to_ascii_lowercase();
-    let in_multi = session.multi.is_some()
-        && !matches!(
-            &name[..],
-            b"exec" | b"discard" | b"multi" | b"watch" | b"quit" | b"reset"
-        );
-    if let Some(reply) = admit(shared, session, &route, &argv) {
-        if in_multi {
-            // A command refused while queuing dooms the transaction.
-            session.multi_failed = true;
-        }
-        match &route {
-            Route::Local(spec) => observe(spec.name, started, &reply),
-            Route::Keyspace(spec) => observe(spec.name, started, &reply),
-            Route::Unknown => {
-                metrics::counter!(COMMAND_ERRORS_TOTAL, "command" => "unknown", "code" => "ERR")
-                    .increment(1);
-            }
-        }
-        pending.push_back(Pending::Ready(reply));
-        return;
-    }
-    if session.closing {
-        return;
-    }
-    if in_multi {
-        let argv = match (&route, auth::acl_cmd::prepare_write(argv)) {
-            (Route::Keyspace(_), Ok(argv)) => argv,
-            (Route::Keyspace(_), Err(reply)) => {
-                session.multi_failed = true;
-                pending.push_back(Pending::Ready(reply));
-                return;
-            }
-            (_, Ok(argv)) => argv,
-            (_, Err(reply)) => {
-                pending.push_back(Pending::Ready(reply));
-                return;
-            }
-        };
-        if let Some(queue) = session.multi.as_mut() {
-            queue.push(argv);
-        }
-        pending.push_back(Pending::Ready(Reply::status("QUEUED")));
-        return;
-    }
-    match &name[..] {
-        b"exec" => {
-            drain(conn, pending, usize::MAX).await;
-            let reply = exec(shared, session).await;
-            observe("exec", started, &reply);
-            conn.protocol = session.protocol;
-            pending.push_back(Pending::Ready(reply));
-            return;
-        }
-        b"watch" => {
-            drain(conn, pending, usize::MAX).await;
-            let reply = watch(shared, session, argv).await;
-            observe("watch", started, &reply);
-            pending.push_back(Pending::Ready(reply));
-            return;
-        }
-        _ => {}
-    }
-    match route {
-        Route::Local(spec) => {
-            // Session commands (HELLO switches the protocol) must see every
-            // earlier reply encoded first.
-            drain(conn, pending, usize::MAX).await;
-            // AUTH is answered from this node's copy of the user table: on a
-            // follower that would refuse, first catch up with the leader, so
-            // a user just created through another node can log in here.
-            if auth::may_be_behind_for(shared, &argv) {
-                shared.node.catch_up().await;
-            }
-            let reply = (spec.run)(session, shared, &argv);
-            conn.protocol = session.protocol;
-            observe(spec.name, started, &reply);
-            pending.push_back(Pending::Ready(reply));
-        }
-        Route::Keyspace(spec) => {
-            if let Some(moved) = redirect(shared) {
-                observe(spec.name, started, &moved);
-                pending.push_back(Pending::Ready(moved));
-                return;
-            }
-            let name = spec.name;
-            let is_write = spec.writes(&argv);
-            let argv = if is_write {
-                match auth::acl_cmd::prepare_write(argv) {
-                    Ok(argv) => argv,
-                    Err(reply) => {
-                        observe(name, started, &reply);
-                        pending.push_back(Pending::Ready(reply));
-                        return;
-                    }
-                }
-            } else {
-                argv
-            };
-            // Consecutive writes share entries and consecutive reads share a
-            // read barrier, but a read must not run before an earlier write
-            // of this connection, nor after a later one: alternation drains.
-            if pending
-                .iter()
-                .any(|p| matches!(p, Pending::Waiting { is_write: w, .. } if *w != is_write))
-            {
-                drain(conn, pending, usize::MAX).await;
-            }
-            let future = if raftlimit_engine::EVAL_COMMANDS.contains(&name) {
-                // The script's own commands are checked against this user
-                // on the leader.
-                let user = session.info.lock().user.clone();
-                shared.node.eval(user, argv).boxed()
-            } else if is_write {
-                if raftlimit_engine::idempotency_token(&argv).is_some() {
-                    let user = session.info.lock().user.clone();
-                    let id = raftlimit_engine::RequestId::for_idempotent(&user, &argv);
-                    shared.node.write_as(id, argv).boxed()
-                } else {
-                    shared.node.write(argv).boxed()
-                }
-            } else {
-                shared.node.read(argv).boxed()
-            };
-            let reply = async move {
-                let reply = future.await;
-                observe(name, started, &reply);
-                reply
-            }
-            .boxed();
-            pending.push_back(Pending::Waiting { reply, is_write });
-        }
-        Route::Unknown => {}
-    }
-}
-
-/// The checks before a command runs, in Redis's order: it exists, has the
-/// right arity, the client is authenticated (NOAUTH), and its user may run
-/// it on these keys (NOPERM). Returns the refusal, if any. A client whose
-/// user was deleted is marked for closing.
-fn admit(shared: &Shared, session: &mut Session, route: &Route, argv: &[Bytes]) -> Option<Reply> {
-    let arity = match route {
-        Route::Local(spec) => spec.arity,
-        Route::Keyspace(spec) => spec.arity,
-        Route::Unknown => return Some(unknown_command(argv)),
-    };
-    let checked = auth::Checked::of(route)?;
-    if !raftlimit_engine::arity_ok(arity, argv.len()) {
-        return Some(Reply::wrong_arity(checked.name));
-    }
-    if checked.name == "acl" {
-        if let Some(reply) = auth::acl_cmd::precheck(argv) {
-            return Some(reply);
-        }
-    }
-    match auth::check(session, shared, argv, &checked) {
-        auth::Verdict::Allow => None,
-        auth::Verdict::Deny(reply) => Some(reply),
-        auth::Verdict::Close => {
-            tracing::debug!("the connection's user was deleted; closing");
-            session.closing = true;
-            None
-        }
-    }
-}
-
-/// EXEC: the queued keyspace commands go to the log as one transaction,
-/// applied atomically; queued connection commands run here, in their place.
-async fn exec(shared: &Arc<Shared>, session: &mut Session) -> Reply {
-    let Some(queued) = session.multi.take() else {
-        return Reply::error("ERR EXEC without MULTI");
-    };
-    let watch = session.watch.take();
-    if std::mem::take(&mut session.multi_failed) {
-        return Reply::error("EXECABORT Transaction discarded because of previous errors.");
-    }
-    let mut keyspace_commands = Vec::new();
-    let mut slots = Vec::with_capacity(queued.len());
-    for argv in queued {
-        match route(&argv) {
-            Route::Local(spec) => slots.push(Some((spec, argv))),
-            _ => {
-                slots.push(None);
-                keyspace_commands.push(argv);
-            }
-        }
-    }
-    let mut results = match shared.node.transaction(watch, keyspace_commands).await {
-        Reply::Array(results) => results.into_iter(),
-        // A watched key changed (nil), or the cluster could not take it.
-        other => return other,
-    };
-    let replies = slots
-        .into_iter()
-        .map(|slot| match slot {
-            Some((spec, argv)) => (spec.run)(session, shared, &argv),
-            None => results
-                .next()
-                .unwrap_or_else(|| Reply::error("ERR missing transaction reply")),
-        })
-        .collect();
-    Reply::Array(replies)
-}
-
-/// WATCH: observes the keys through a linearizable read and remembers the
-/// log index they were seen at; EXEC aborts if any changed after it.
-async fn watch(shared: &Arc<Shared>, session: &mut Session, argv: Vec<Bytes>) -> Reply {
-    if session.multi.is_some() {
-        return Reply::error("ERR WATCH inside MULTI is not allowed");
-    }
-    if argv.len() < 2 {
-        return Reply::wrong_arity("watch");
-    }
-    let keys = argv[1..].to_vec();
-    match shared.node.read(argv).await {
-        Reply::Int(index) => {
-            let index = index.max(0) as u64;
-            let watch = session.watch.get_or_insert(Watch {
-                index,
-                keys: Vec::new(),
-            });
-            // Several WATCH calls: the earliest observation covers them all.
-            watch.index = watch.index.min(index);
-            watch.keys.extend(keys);
-            Reply::Ok
-        }
-        other => other,
-    }
-}
-
-/// In redirect mode, a follower answers keyspace commands with
-/// `MOVED 0 leader:port` instead of forwarding them (slot 0: the whole
-/// keyspace is one slot), for cluster-mode clients.
-fn redirect(shared: &Shared) -> Option<Reply> {
-    if shared.config.cluster.follower_mode != crate::config::FollowerMode::Redirect {
-        return None;
-    }
-    let status = shared.node.status();
-    if status.is_leader {
-        return None;
-    }
-    let (_, leader) = shared.node.leader()?;
-    Some(Reply::error(format!("MOVED 0 {}", leader.resp_addr)))
 }

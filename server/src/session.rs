@@ -1,4 +1,10 @@
-//! Per-connection client state and the registry behind CLIENT LIST.
+//! Per-client state: the [`Session`] every command handler sees (protocol,
+//! transaction queue, watched keys, TLS peer, who the client is), what
+//! CLIENT INFO/LIST report about it, and the registry behind CLIENT LIST.
+//!
+//! Architecture invariant: this module depends only on `connection` and
+//! `tls` (and the engine's types); everything above reads sessions, nothing
+//! below knows them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -6,20 +12,100 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
+use raftlimit_engine::{User, Watch, DEFAULT_USER};
 
 use crate::connection::Protocol;
-use crate::tls::CertSummary;
+use crate::tls::TlsPeer;
 
-/// What the TLS handshake established about a client.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsPeer {
-    /// The client's certificate, verified against the CA; `None` when the
-    /// client presented none (`client_auth = "off"` or `"optional"`).
-    pub certificate: Option<CertSummary>,
-    /// The user this certificate authenticates (`auth_clients_user = "cn"`:
-    /// the subject's common name), as Redis's `tls-auth-clients-user CN`.
-    pub user: Option<String>,
+/// A connection's mutable state, as the commands see it.
+#[derive(Debug)]
+pub struct Session {
+    pub info: Arc<Mutex<ClientInfo>>,
+    pub protocol: Protocol,
+    /// Set by QUIT: close after flushing the reply.
+    pub closing: bool,
+    /// Commands queued since MULTI.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was rejected: EXEC will answer EXECABORT.
+    pub multi_failed: bool,
+    /// Keys WATCHed and the log index they were observed at.
+    pub watch: Option<Watch>,
+    /// Set on connections to the TLS port: what the handshake proved.
+    pub tls: Option<TlsPeer>,
+    /// The user authenticated by the client certificate, if any; the
+    /// connection starts as this user (also in `ClientInfo::user`).
+    pub cert_user: Option<String>,
+    /// Who the connection is (kept by `crate::auth`).
+    pub auth: AuthState,
+}
+
+impl Session {
+    pub fn new(info: Arc<Mutex<ClientInfo>>) -> Self {
+        Session {
+            info,
+            protocol: Protocol::Resp2,
+            closing: false,
+            multi: None,
+            multi_failed: false,
+            watch: None,
+            tls: None,
+            cert_user: None,
+            auth: Default::default(),
+        }
+    }
+
+    /// A session on a TLS connection. A certificate that names a user makes
+    /// it the connection's user.
+    pub fn with_tls(info: Arc<Mutex<ClientInfo>>, tls: TlsPeer) -> Self {
+        let cert_user = tls.user.clone();
+        if let Some(user) = &cert_user {
+            info.lock().user = user.clone();
+        }
+        Session {
+            tls: Some(tls),
+            cert_user,
+            ..Session::new(info)
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.info.lock().id
+    }
+}
+
+/// A connection's identity.
+#[derive(Debug)]
+pub struct AuthState {
+    /// The user the connection acts as (`default` until AUTH).
+    pub user: String,
+    /// Whether it has authenticated (or needed not to when it connected).
+    pub authenticated: bool,
+    /// The cached view of the user table (see `crate::auth`).
+    pub(crate) view: Option<AuthView>,
+}
+
+/// The connection's user and the default user's openness, as of one
+/// generation of the user table.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthView {
+    pub(crate) generation: u64,
+    pub(crate) user: Option<Arc<User>>,
+    /// The default user has `nopass` (protected mode looks at this).
+    pub(crate) default_nopass: bool,
+    /// The default user has `nopass` and is enabled: no AUTH needed.
+    pub(crate) default_open: bool,
+}
+
+impl Default for AuthState {
+    fn default() -> Self {
+        AuthState {
+            user: DEFAULT_USER.into(),
+            authenticated: false,
+            view: None,
+        }
+    }
 }
 
 /// What CLIENT INFO/LIST report about one connection.

@@ -28,7 +28,7 @@ pub struct Shared {
     /// Random per process, as Redis's `run_id`.
     pub run_id: String,
     /// ACL LOG and the cross-protocol warning's rate limit.
-    pub security: crate::auth::Security,
+    pub security: crate::acl_log::Security,
 }
 
 impl Shared {

@@ -19,6 +19,9 @@ pub struct AclTable {
     base: Arc<Users>,
     /// `Some(user)` replaces (or adds) a user; `None` deletes a configured one.
     overrides: BTreeMap<String, Option<Arc<User>>>,
+    /// Counts changes, so apply can tell whether a command changed users.
+    /// Not replicated: only compared before and after one command.
+    changes: u64,
 }
 
 impl Default for AclTable {
@@ -37,6 +40,7 @@ impl AclTable {
         AclTable {
             base,
             overrides: BTreeMap::new(),
+            changes: 0,
         }
     }
 
@@ -74,6 +78,7 @@ impl AclTable {
             .map_or_else(|| User::new(name), |u| User::clone(u));
         user.apply_rules(rules, catalog)?;
         self.overrides.insert(name.to_owned(), Some(Arc::new(user)));
+        self.changes += 1;
         Ok(())
     }
 
@@ -87,12 +92,19 @@ impl AclTable {
         } else {
             self.overrides.remove(name);
         }
+        self.changes += 1;
         true
     }
 
     /// `ACL LOAD`: forgets every runtime change.
     pub fn reset_to_base(&mut self) {
         self.overrides.clear();
+        self.changes += 1;
+    }
+
+    /// A counter that moves whenever the users change.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The replicated part, for snapshots.

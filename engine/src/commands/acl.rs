@@ -13,12 +13,6 @@ use super::{ReadCtx, WriteCtx};
 use crate::acl::{self, AclTable, AnyCommand, User, DEFAULT_USER};
 use crate::reply::Reply;
 
-/// Whether an ACL invocation changes the user table (goes through the log).
-pub fn writes(argv: &[Bytes]) -> bool {
-    argv.get(1)
-        .is_some_and(|sub| is(sub, "SETUSER") || is(sub, "DELUSER") || is(sub, "LOAD"))
-}
-
 /// A rule as an error message may quote it: never a password.
 pub fn quote_rule(op: &[u8]) -> String {
     match op.first() {
@@ -144,8 +138,8 @@ pub fn getuser_reply(user: &User) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::Harness;
     use crate::reply::Reply;
+    use crate::testing::Harness;
 
     #[test]
     fn setuser_getuser_deluser() {

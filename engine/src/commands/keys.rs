@@ -141,8 +141,8 @@ pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 mod tests {
     use bytes::Bytes;
 
-    use crate::testing::Harness;
     use crate::reply::Reply;
+    use crate::testing::Harness;
 
     #[test]
     fn del_exists_type_rename() {

@@ -677,8 +677,8 @@ pub fn cl_throttle(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::Harness;
     use crate::reply::Reply;
+    use crate::testing::Harness;
 
     fn ints(reply: Reply) -> Vec<i64> {
         let reply = match reply {

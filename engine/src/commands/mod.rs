@@ -15,9 +15,10 @@ mod keys;
 pub mod limiter;
 mod lists;
 mod object;
-mod scripting;
+pub mod scripting;
 mod server;
 mod sets;
+mod spec;
 mod streams;
 mod strings;
 mod table;
@@ -30,7 +31,8 @@ use bytes::Bytes;
 use crate::acl::AclTable;
 use crate::keyspace::{Aggregate, Keyspace};
 use crate::reply::Reply;
-pub use table::{all_specs, lookup};
+pub use spec::{arity_ok, unknown_subcommand, CommandSpec, Handler, KeyAccess, KeySpec, Route};
+pub use table::{all_specs, lookup, CommandTable};
 
 /// The replicated dataset that commands operate on.
 #[derive(Debug, Default)]
@@ -101,132 +103,8 @@ impl CheckOutcome {
     }
 }
 
-/// The commands that run a Lua script; the leader's script executor serves
-/// them (see `crate::script`), with the caller's ACL.
-pub const EVAL_COMMANDS: [&str; 4] = ["eval", "evalsha", "eval_ro", "evalsha_ro"];
-
 pub type ReadFn = fn(&ReadCtx<'_>, &[Bytes]) -> Reply;
 pub type WriteFn = fn(&mut WriteCtx<'_>, &[Bytes]) -> Reply;
-
-/// How a command is executed.
-#[derive(Clone, Copy)]
-pub enum Handler {
-    /// Reads the applied state; needs a read barrier, never the log.
-    Read(ReadFn),
-    /// Goes through the Raft log and runs inside apply.
-    Write(WriteFn),
-    /// Some invocations write, others only read (ACL): `writes` decides.
-    Split {
-        read: ReadFn,
-        write: WriteFn,
-        writes: fn(&[Bytes]) -> bool,
-    },
-}
-
-/// Static description of a command: what `COMMAND INFO` reports and how the
-/// server routes it.
-#[derive(Clone, Copy)]
-pub struct Spec {
-    /// Lower-case name, as COMMAND reports it.
-    pub name: &'static str,
-    /// Redis arity: positive means exact, negative means at least `-arity`.
-    pub arity: i32,
-    pub flags: &'static [&'static str],
-    pub first_key: i32,
-    pub last_key: i32,
-    pub step: i32,
-    /// ACL categories without the `@`.
-    pub categories: &'static [&'static str],
-    pub handler: Handler,
-}
-
-impl std::fmt::Debug for Spec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spec").field("name", &self.name).finish()
-    }
-}
-
-impl Spec {
-    /// Whether the command may write (some invocations of a split command
-    /// only read; see [`Spec::writes`]).
-    pub fn is_write(&self) -> bool {
-        !matches!(self.handler, Handler::Read(_))
-    }
-
-    /// Whether this invocation goes through the log.
-    pub fn writes(&self, argv: &[Bytes]) -> bool {
-        match self.handler {
-            Handler::Read(_) => false,
-            Handler::Write(_) => true,
-            Handler::Split { writes, .. } => writes(argv),
-        }
-    }
-
-    /// The keys an invocation accesses, for ACL key permissions: the table's
-    /// key positions, or the keys counted by RL.MCHECK's and EVAL's numkeys.
-    pub fn acl_keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
-        let numkeys_at = match self.name {
-            "rl.mcheck" => 1,
-            name if EVAL_COMMANDS.contains(&name) => 2,
-            _ => return self.keys(argv),
-        };
-        let numkeys = argv
-            .get(numkeys_at)
-            .and_then(|n| args::parse_i64(n))
-            .filter(|&n| n > 0)
-            .map_or(0, |n| n as usize);
-        argv.iter().skip(numkeys_at + 1).take(numkeys).collect()
-    }
-
-    /// Whether an invocation reads the values of its keys and whether it
-    /// modifies them, for `%R~`/`%W~` key patterns. Read commands read; a
-    /// write command both reads and writes, except those that only
-    /// overwrite or remove (SET without GET, DEL, EXPIRE, …).
-    pub fn key_access(&self, argv: &[Bytes]) -> (bool, bool) {
-        if !self.writes(argv) {
-            return (true, false);
-        }
-        let only_writes = match self.name {
-            "set" => !argv.iter().skip(3).any(|a| args::is(a, "GET")),
-            "setex" | "psetex" | "mset" | "msetnx" | "del" | "unlink" | "expire" | "pexpire"
-            | "expireat" | "pexpireat" | "persist" | "rl.reset" => true,
-            _ => false,
-        };
-        (!only_writes, true)
-    }
-
-    /// Checks the argument count (including the command name).
-    pub fn arity_ok(&self, argc: usize) -> bool {
-        arity_ok(self.arity, argc)
-    }
-
-    /// The key arguments of `argv`, per `first_key`/`last_key`/`step`.
-    pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
-        if self.first_key <= 0 {
-            return Vec::new();
-        }
-        let first = self.first_key as usize;
-        let last = if self.last_key < 0 {
-            (argv.len() as i64 + self.last_key as i64).max(0) as usize
-        } else {
-            self.last_key as usize
-        };
-        let step = self.step.max(1) as usize;
-        (first..=last.min(argv.len().saturating_sub(1)))
-            .step_by(step)
-            .filter_map(|i| argv.get(i))
-            .collect()
-    }
-}
-
-/// Redis arity rule shared by keyspace and connection commands.
-pub fn arity_ok(arity: i32, argc: usize) -> bool {
-    if arity >= 0 {
-        argc == arity as usize
-    } else {
-        argc >= arity.unsigned_abs() as usize
-    }
-}
 
 /// Redis's reply to an unknown command, quoting up to the first arguments.
 pub fn unknown_command(argv: &[Bytes]) -> Reply {
@@ -317,17 +195,7 @@ pub fn execute_write(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
     if !spec.arity_ok(argv.len()) {
         return Reply::wrong_arity(spec.name);
     }
-    match spec.handler {
-        Handler::Write(run) | Handler::Split { write: run, .. } => run(ctx, argv),
-        Handler::Read(run) => {
-            let read = ReadCtx {
-                data: ctx.data,
-                now_ms: ctx.now_ms,
-                applied_index: ctx.log_index,
-            };
-            run(&read, argv)
-        }
-    }
+    spec.run_write(ctx, argv)
 }
 
 /// Runs a read command against the applied state.
@@ -338,11 +206,5 @@ pub fn execute_read(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     if !spec.arity_ok(argv.len()) {
         return Reply::wrong_arity(spec.name);
     }
-    match spec.handler {
-        Handler::Read(run) => run(ctx, argv),
-        Handler::Split { read, writes, .. } if !writes(argv) => read(ctx, argv),
-        Handler::Write(_) | Handler::Split { .. } => {
-            Reply::error("ERR write command routed as a read")
-        }
-    }
+    spec.run_read(ctx, argv)
 }

@@ -160,8 +160,8 @@ pub fn memory(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::Harness;
     use crate::reply::Reply;
+    use crate::testing::Harness;
 
     fn bulk(s: &str) -> Reply {
         Reply::bulk(s.as_bytes().to_vec())

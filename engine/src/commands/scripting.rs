@@ -1,13 +1,25 @@
-//! The scripting commands as the command table sees them: SCRIPT EXISTS and
-//! SCRIPT FLUSH run here; EVAL and its kin, SCRIPT LOAD and SCRIPT KILL are
-//! served by the leader's script executor (`crate::script`) and only land
-//! here when queued inside MULTI, which scripts do not support.
+//! The scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//! SCRIPT EXISTS and SCRIPT FLUSH run here; EVAL and its kin, SCRIPT LOAD
+//! and SCRIPT KILL are served by the leader's script executor (the raft
+//! crate's `node::script_executor`, running `crate::script`), which parses
+//! them with [`ScriptCall::parse`]; they only land in apply when queued
+//! inside MULTI, which scripts do not support.
 
 use bytes::Bytes;
 
-use super::args::is;
+use super::args::{is, parse_i64};
 use super::{ReadCtx, WriteCtx};
 use crate::reply::Reply;
+
+/// Lower-case hex SHA-1 of a script body: its id for EVALSHA and the key of
+/// the replicated script cache.
+pub fn sha1_hex(body: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// EVAL, EVALSHA, EVAL_RO and EVALSHA_RO reached apply: only a transaction
 /// does that, since the node hands every other invocation to the executor.
@@ -15,11 +27,9 @@ pub fn eval_in_transaction(_ctx: &mut WriteCtx<'_>, _argv: &[Bytes]) -> Reply {
     Reply::error("ERR scripts cannot run inside MULTI in raftlimit; send EVAL on its own")
 }
 
-/// Whether a SCRIPT invocation changes anything (EXISTS and HELP only read).
-pub fn script_writes(argv: &[Bytes]) -> bool {
-    !argv
-        .get(1)
-        .is_some_and(|sub| is(sub, "EXISTS") || is(sub, "HELP"))
+/// SCRIPT LOAD or SCRIPT KILL reached apply: only a transaction does that.
+pub fn script_in_transaction(_ctx: &mut WriteCtx<'_>, _argv: &[Bytes]) -> Reply {
+    Reply::error("ERR SCRIPT LOAD and SCRIPT KILL cannot run inside MULTI")
 }
 
 /// SCRIPT EXISTS sha1 [sha1 ...] and SCRIPT HELP.
@@ -85,3 +95,75 @@ const HELP: &[&str] = &[
     "HELP",
     "    Print this help.",
 ];
+
+/// A script command as the leader's script executor runs it.
+pub enum ScriptCall {
+    Eval {
+        body: Option<Bytes>,
+        sha: String,
+        keys: Vec<Bytes>,
+        args: Vec<Bytes>,
+        read_only: bool,
+    },
+    Load(Bytes),
+}
+
+impl ScriptCall {
+    /// Parses EVAL, EVALSHA, EVAL_RO, EVALSHA_RO or SCRIPT LOAD.
+    pub fn parse(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
+        parse(argv)
+    }
+}
+
+/// Whether `argv` is SCRIPT KILL (the executor answers it at once).
+pub fn is_script_kill(argv: &[Bytes]) -> bool {
+    argv.first().is_some_and(|name| is(name, "SCRIPT"))
+        && argv.get(1).is_some_and(|sub| is(sub, "KILL"))
+}
+
+fn parse(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
+    let name = argv[0].to_ascii_lowercase();
+    if name == b"script" {
+        return match argv.get(1) {
+            Some(sub) if is(sub, "LOAD") && argv.len() == 3 => {
+                Ok(ScriptCall::Load(argv[2].clone()))
+            }
+            _ => Err(Reply::error(
+                "ERR wrong number of arguments for 'script|load' command",
+            )),
+        };
+    }
+    if argv.len() < 3 {
+        return Err(Reply::wrong_arity(&String::from_utf8_lossy(&name)));
+    }
+    let (by_sha, read_only) = match &name[..] {
+        b"eval" => (false, false),
+        b"evalsha" => (true, false),
+        b"eval_ro" => (false, true),
+        _ => (true, true),
+    };
+    let numkeys = parse_i64(&argv[2]).ok_or_else(Reply::not_integer)?;
+    if numkeys < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    let numkeys = numkeys as usize;
+    if numkeys > argv.len() - 3 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let keys = argv[3..3 + numkeys].to_vec();
+    let args = argv[3 + numkeys..].to_vec();
+    let (body, sha) = if by_sha {
+        (None, String::from_utf8_lossy(&argv[1]).to_ascii_lowercase())
+    } else {
+        (Some(argv[1].clone()), sha1_hex(&argv[1]))
+    };
+    Ok(ScriptCall::Eval {
+        body,
+        sha,
+        keys,
+        args,
+        read_only,
+    })
+}

@@ -26,3 +26,13 @@ pub fn flush(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
     ctx.data.keyspace.clear();
     Reply::Ok
 }
+
+/// RAFT.ADD or RAFT.REMOVE reached apply: the leader's node turns them into
+/// membership changes before the log, so only a transaction or a script gets
+/// here.
+pub fn membership_in_log(_ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
+    Reply::error(format!(
+        "ERR {} cannot run inside a transaction or a script",
+        String::from_utf8_lossy(&argv[0]).to_ascii_uppercase()
+    ))
+}

@@ -173,8 +173,8 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::testing::Harness;
     use crate::reply::Reply;
+    use crate::testing::Harness;
 
     fn bulk(s: &str) -> Reply {
         Reply::bulk(s.as_bytes().to_vec())

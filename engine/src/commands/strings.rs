@@ -114,6 +114,11 @@ fn parse_set_options(args: &[Bytes], now_ms: u64) -> Result<SetOptions, Reply> {
     Ok(opts)
 }
 
+/// Whether a SET only overwrites its key (no GET option), for `%W~` patterns.
+pub fn set_only_overwrites(argv: &[Bytes]) -> bool {
+    !argv.iter().skip(3).any(|a| is(a, "GET"))
+}
+
 pub fn set(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
     let opts = match parse_set_options(&argv[3..], ctx.now_ms) {
         Ok(opts) => opts,
@@ -363,8 +368,8 @@ pub fn append(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::Harness;
     use crate::reply::Reply;
+    use crate::testing::Harness;
 
     fn bulk(s: &str) -> Reply {
         Reply::bulk(s.as_bytes().to_vec())

@@ -1,12 +1,16 @@
-//! The keyspace command table: names, arity, key positions, flags, ACL
-//! categories and handlers.
+//! The engine's command table: every command the engine executes (and the
+//! ACL and SCRIPT subcommands the server or the script executor answer),
+//! with arity, key positions, key access, flags, ACL categories and
+//! handler. The server's registry adds the connection commands.
 
 use std::collections::HashMap;
+
+use crate::acl::Catalog;
 use std::sync::OnceLock;
 
 use super::{
     acl, expire, hashes, keys, limiter, lists, object, scripting, server, sets, streams, strings,
-    zsets, Handler, Spec,
+    zsets, CommandSpec, Handler, KeyAccess, KeySpec,
 };
 
 const W: &[&str] = &["write", "denyoom"];
@@ -44,15 +48,9 @@ const STREAM_RS: &[&str] = &["read", "stream", "slow"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $cats:expr, $handler:expr) => {
-        Spec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            first_key: $first,
-            last_key: $last,
-            step: $step,
-            categories: $cats,
-            handler: $handler,
+        CommandSpec {
+            keys: KeySpec::range($first, $last, $step),
+            ..CommandSpec::new($name, $arity, $flags, $cats, $handler)
         }
     };
 }
@@ -79,19 +77,34 @@ const SCRIPTING: &[&str] = &["slow", "scripting"];
 const LIM_W: &[&str] = &["limiter", "write", "fast"];
 const LIM_R: &[&str] = &["limiter", "read", "fast"];
 
-static SPECS: &[Spec] = &[
+static SPECS: &[CommandSpec] = &[
     // strings
     spec!("get", 2, RF, 1, 1, 1, STR_R, Rd(strings::get)),
-    spec!("set", -3, W, 1, 1, 1, STR_W, Wr(strings::set)),
+    CommandSpec {
+        access: KeyAccess::ByArgs(strings::set_only_overwrites),
+        ..spec!("set", -3, W, 1, 1, 1, STR_W, Wr(strings::set))
+    },
     spec!("setnx", 3, WF, 1, 1, 1, STR_WF, Wr(strings::setnx)),
-    spec!("setex", 4, W, 1, 1, 1, STR_W, Wr(strings::setex)),
-    spec!("psetex", 4, W, 1, 1, 1, STR_W, Wr(strings::psetex)),
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("setex", 4, W, 1, 1, 1, STR_W, Wr(strings::setex))
+    },
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("psetex", 4, W, 1, 1, 1, STR_W, Wr(strings::psetex))
+    },
     spec!("getset", 3, WF, 1, 1, 1, STR_WF, Wr(strings::getset)),
     spec!("getdel", 2, WN, 1, 1, 1, STR_WF, Wr(strings::getdel)),
     spec!("getex", -2, WN, 1, 1, 1, STR_WF, Wr(strings::getex)),
     spec!("mget", -2, RF, 1, -1, 1, STR_R, Rd(strings::mget)),
-    spec!("mset", -3, W, 1, -1, 2, STR_W, Wr(strings::mset)),
-    spec!("msetnx", -3, W, 1, -1, 2, STR_W, Wr(strings::msetnx)),
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("mset", -3, W, 1, -1, 2, STR_W, Wr(strings::mset))
+    },
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("msetnx", -3, W, 1, -1, 2, STR_W, Wr(strings::msetnx))
+    },
     spec!("incr", 2, WF, 1, 1, 1, STR_WF, Wr(strings::incr)),
     spec!("incrby", 3, WF, 1, 1, 1, STR_WF, Wr(strings::incrby)),
     spec!("decr", 2, WF, 1, 1, 1, STR_WF, Wr(strings::decr)),
@@ -109,8 +122,14 @@ static SPECS: &[Spec] = &[
     spec!("append", 3, WF, 1, 1, 1, STR_WF, Wr(strings::append)),
     spec!("strlen", 2, RF, 1, 1, 1, STR_R, Rd(strings::strlen)),
     // keys
-    spec!("del", -2, &["write"], 1, -1, 1, KEY_WS, Wr(keys::del)),
-    spec!("unlink", -2, WN, 1, -1, 1, KEY_W, Wr(keys::del)),
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("del", -2, &["write"], 1, -1, 1, KEY_WS, Wr(keys::del))
+    },
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("unlink", -2, WN, 1, -1, 1, KEY_W, Wr(keys::del))
+    },
     spec!("exists", -2, RF, 1, -1, 1, KEY_R, Rd(keys::exists)),
     spec!("type", 2, RF, 1, 1, 1, KEY_R, Rd(keys::type_)),
     spec!("rename", 3, &["write"], 1, 2, 1, KEY_WS, Wr(keys::rename)),
@@ -127,10 +146,22 @@ static SPECS: &[Spec] = &[
         Rd(keys::scan)
     ),
     // expiry
-    spec!("expire", -3, WN, 1, 1, 1, KEY_W, Wr(expire::expire)),
-    spec!("pexpire", -3, WN, 1, 1, 1, KEY_W, Wr(expire::pexpire)),
-    spec!("expireat", -3, WN, 1, 1, 1, KEY_W, Wr(expire::expireat)),
-    spec!("pexpireat", -3, WN, 1, 1, 1, KEY_W, Wr(expire::pexpireat)),
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("expire", -3, WN, 1, 1, 1, KEY_W, Wr(expire::expire))
+    },
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("pexpire", -3, WN, 1, 1, 1, KEY_W, Wr(expire::pexpire))
+    },
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("expireat", -3, WN, 1, 1, 1, KEY_W, Wr(expire::expireat))
+    },
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("pexpireat", -3, WN, 1, 1, 1, KEY_W, Wr(expire::pexpireat))
+    },
     spec!("ttl", 2, RF, 1, 1, 1, KEY_R, Rd(expire::ttl)),
     spec!("pttl", 2, RF, 1, 1, 1, KEY_R, Rd(expire::pttl)),
     spec!("expiretime", 2, RF, 1, 1, 1, KEY_R, Rd(expire::expiretime)),
@@ -144,7 +175,10 @@ static SPECS: &[Spec] = &[
         KEY_R,
         Rd(expire::pexpiretime)
     ),
-    spec!("persist", 2, WN, 1, 1, 1, KEY_W, Wr(expire::persist)),
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("persist", 2, WN, 1, 1, 1, KEY_W, Wr(expire::persist))
+    },
     // lists
     spec!("lpush", -3, WF, 1, 1, 1, LIST_WF, Wr(lists::lpush)),
     spec!("rpush", -3, WF, 1, 1, 1, LIST_WF, Wr(lists::rpush)),
@@ -294,18 +328,21 @@ static SPECS: &[Spec] = &[
     ),
     // native limiter
     spec!("rl.check", -4, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_check)),
-    spec!(
-        "rl.mcheck",
-        -5,
-        &["write", "denyoom", "movablekeys"],
-        0,
-        0,
-        0,
-        LIM_W,
-        Wr(limiter::rl_mcheck)
-    ),
+    CommandSpec {
+        keys: KeySpec::NumKeys { at: 1 },
+        ..CommandSpec::new(
+            "rl.mcheck",
+            -5,
+            &["write", "denyoom", "movablekeys"],
+            LIM_W,
+            Wr(limiter::rl_mcheck),
+        )
+    },
     spec!("rl.refund", 3, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_refund)),
-    spec!("rl.reset", 2, WN, 1, 1, 1, LIM_W, Wr(limiter::rl_reset)),
+    CommandSpec {
+        access: KeyAccess::Overwrite,
+        ..spec!("rl.reset", 2, WN, 1, 1, 1, LIM_W, Wr(limiter::rl_reset))
+    },
     spec!("rl.acquire", 4, WF, 1, 1, 1, LIM_W, Wr(limiter::rl_acquire)),
     spec!("rl.release", 3, WN, 1, 1, 1, LIM_W, Wr(limiter::rl_release)),
     spec!("rl.leases", 2, RF, 1, 1, 1, LIM_R, Rd(limiter::rl_leases)),
@@ -333,61 +370,21 @@ static SPECS: &[Spec] = &[
         LIM_W,
         Wr(limiter::cl_throttle)
     ),
-    // scripting: the node hands EVAL & co. to the leader's script executor
-    spec!(
-        "eval",
-        -3,
-        EVAL,
-        0,
-        0,
-        0,
-        SCRIPTING,
-        Wr(scripting::eval_in_transaction)
-    ),
-    spec!(
-        "evalsha",
-        -3,
-        EVAL,
-        0,
-        0,
-        0,
-        SCRIPTING,
-        Wr(scripting::eval_in_transaction)
-    ),
-    spec!(
-        "eval_ro",
-        -3,
-        EVAL_RO,
-        0,
-        0,
-        0,
-        SCRIPTING,
-        Wr(scripting::eval_in_transaction)
-    ),
-    spec!(
-        "evalsha_ro",
-        -3,
-        EVAL_RO,
-        0,
-        0,
-        0,
-        SCRIPTING,
-        Wr(scripting::eval_in_transaction)
-    ),
-    spec!(
-        "script",
-        -2,
-        &["noscript"],
-        0,
-        0,
-        0,
-        SCRIPTING,
-        Handler::Split {
-            read: scripting::script_read,
-            write: scripting::script_write,
-            writes: scripting::script_writes,
-        }
-    ),
+    // scripting: the leader's script executor runs EVAL & co.
+    eval("eval", EVAL),
+    eval("evalsha", EVAL),
+    eval("eval_ro", EVAL_RO),
+    eval("evalsha_ro", EVAL_RO),
+    CommandSpec {
+        subcommands: SCRIPT_SUBCOMMANDS,
+        ..CommandSpec::new(
+            "script",
+            -2,
+            &["noscript"],
+            SCRIPTING,
+            Handler::BySubcommand,
+        )
+    },
     // transactions: WATCH observes through the read path
     spec!(
         "watch",
@@ -430,31 +427,194 @@ static SPECS: &[Spec] = &[
         &["keyspace", "write", "slow", "dangerous"],
         Wr(server::flush)
     ),
-    // ACL: the node-local subcommands (WHOAMI, LOG, CAT, …) are answered by
-    // the server; these are the replicated ones.
-    spec!(
-        "acl",
-        -2,
-        &["noscript", "loading", "stale"],
-        0,
-        0,
-        0,
-        &["slow"],
-        Handler::Split {
-            read: acl::acl_read,
-            write: acl::acl_write,
-            writes: acl::writes,
-        }
+    // ACL: SETUSER, DELUSER and LOAD change the replicated user table;
+    // GETUSER, LIST and USERS read it; the server answers the rest.
+    CommandSpec {
+        subcommands: ACL_SUBCOMMANDS,
+        ..CommandSpec::new(
+            "acl",
+            -2,
+            &["noscript", "loading", "stale"],
+            &["slow"],
+            Handler::BySubcommand,
+        )
+    },
+    // membership: the leader's Raft node changes the membership
+    CommandSpec::new(
+        "raft.add",
+        2,
+        MEMBERSHIP_FLAGS,
+        ADMIN,
+        Handler::Membership(server::membership_in_log),
+    ),
+    CommandSpec::new(
+        "raft.remove",
+        2,
+        MEMBERSHIP_FLAGS,
+        ADMIN,
+        Handler::Membership(server::membership_in_log),
+    ),
+    // connection commands: the server answers them (server/src/cmd/)
+    local("ping", -1, FLAGS_FAST, CONN),
+    local("echo", 2, FLAGS_FAST, CONN),
+    local("hello", -1, FLAGS_NO_AUTH, CONN),
+    local("auth", -2, FLAGS_NO_AUTH, CONN),
+    local("select", 2, FLAGS_FAST, CONN),
+    local("quit", -1, FLAGS_NO_AUTH, CONN),
+    local("reset", 1, FLAGS_NO_AUTH, CONN),
+    CommandSpec {
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..local("client", -2, FLAGS_SLOW, CONN_SLOW)
+    },
+    CommandSpec {
+        subcommands: COMMAND_SUBCOMMANDS,
+        ..local("command", -1, FLAGS_SLOW, CONN_SLOW)
+    },
+    local("info", -1, FLAGS_SLOW, &["slow", "dangerous"]),
+    CommandSpec {
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..local("config", -2, FLAGS_SLOW, ADMIN)
+    },
+    local("time", 1, FLAGS_FAST, &["fast"]),
+    local("multi", 1, FLAGS_FAST, TXN),
+    local("exec", 1, FLAGS_SLOW, &["slow", "transaction"]),
+    local("discard", 1, FLAGS_FAST, TXN),
+    local("unwatch", 1, FLAGS_FAST, TXN),
+    local("role", 1, FLAGS_FAST, &["admin", "fast", "dangerous"]),
+    local("raft.members", 1, FLAGS_SLOW, ADMIN),
+    local("sentinel", -2, FLAGS_SLOW, ADMIN),
+    local("wait", 3, FLAGS_SLOW, &["slow", "connection"]),
+];
+
+const CONN: &[&str] = &["connection", "fast"];
+const CONN_SLOW: &[&str] = &["connection", "slow"];
+const ADMIN: &[&str] = &["admin", "slow", "dangerous"];
+const TXN: &[&str] = &["fast", "transaction"];
+const FLAGS_FAST: &[&str] = &["fast", "loading", "stale"];
+const FLAGS_SLOW: &[&str] = &["loading", "stale"];
+/// Commands a client may run before it authenticates.
+const FLAGS_NO_AUTH: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
+const MEMBERSHIP_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
+
+/// A command the server's connection answers.
+const fn local(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    categories: &'static [&'static str],
+) -> CommandSpec {
+    CommandSpec::new(name, arity, flags, categories, Handler::Local)
+}
+
+/// Subcommands ACL rules may name (`+client|list`); the command's own
+/// handler parses them.
+const fn named(name: &'static str, categories: &'static [&'static str]) -> CommandSpec {
+    sub(name, -2, categories, Handler::Local)
+}
+
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    named("getname", CONN_SLOW),
+    named("help", CONN_SLOW),
+    named("id", CONN_SLOW),
+    named("info", CONN_SLOW),
+    named("list", CONN_SLOW),
+    named("no-evict", CONN_SLOW),
+    named("no-touch", CONN_SLOW),
+    named("reply", CONN_SLOW),
+    named("setinfo", CONN_SLOW),
+    named("setname", CONN_SLOW),
+];
+
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    named("get", ADMIN),
+    named("help", ADMIN),
+    named("resetstat", ADMIN),
+    named("set", ADMIN),
+];
+
+static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    named("count", CONN_SLOW),
+    named("docs", CONN_SLOW),
+    named("help", CONN_SLOW),
+    named("info", CONN_SLOW),
+    named("list", CONN_SLOW),
+];
+
+/// EVAL and its kin: keys counted at argument 2, run by the script executor.
+const fn eval(name: &'static str, flags: &'static [&'static str]) -> CommandSpec {
+    CommandSpec {
+        keys: KeySpec::NumKeys { at: 2 },
+        ..CommandSpec::new(
+            name,
+            -3,
+            flags,
+            SCRIPTING,
+            Handler::Script(scripting::eval_in_transaction),
+        )
+    }
+}
+
+/// A subcommand: its name, arity (counting the command), categories and handler.
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    categories: &'static [&'static str],
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec::new(name, arity, &[], categories, handler)
+}
+
+static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    sub("exists", -3, SCRIPTING, Rd(scripting::script_read)),
+    sub("flush", -2, SCRIPTING, Wr(scripting::script_write)),
+    sub("help", 2, SCRIPTING, Rd(scripting::script_read)),
+    sub(
+        "kill",
+        2,
+        SCRIPTING,
+        Handler::Script(scripting::script_in_transaction),
+    ),
+    sub(
+        "load",
+        3,
+        SCRIPTING,
+        Handler::Script(scripting::script_in_transaction),
     ),
 ];
 
-fn index() -> &'static HashMap<&'static str, &'static Spec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
+const ACL_ADMIN: &[&str] = ADMIN;
+const ACL_SLOW: &[&str] = &["slow"];
+
+static ACL_SUBCOMMANDS: &[CommandSpec] = &[
+    sub("cat", -2, ACL_SLOW, Handler::Local),
+    sub("deluser", -3, ACL_ADMIN, Wr(acl::acl_write)),
+    sub("dryrun", -4, ACL_ADMIN, Handler::Local),
+    sub("genpass", -2, ACL_SLOW, Handler::Local),
+    sub("getuser", 3, ACL_ADMIN, Rd(acl::acl_read)),
+    sub("help", 2, ACL_SLOW, Handler::Local),
+    sub("list", 2, ACL_ADMIN, Rd(acl::acl_read)),
+    sub("load", 2, ACL_ADMIN, Wr(acl::acl_write)),
+    sub("log", -2, ACL_ADMIN, Handler::Local),
+    sub("save", 2, ACL_ADMIN, Handler::Local),
+    sub("setuser", -3, ACL_ADMIN, Wr(acl::acl_write)),
+    sub("users", 2, ACL_ADMIN, Rd(acl::acl_read)),
+    sub("whoami", 2, ACL_SLOW, Handler::Local),
+];
+
+fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
     INDEX.get_or_init(|| SPECS.iter().map(|spec| (spec.name, spec)).collect())
 }
 
-/// Finds a keyspace command by name, case-insensitively.
-pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+/// Finds a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     // Command names are short; anything longer cannot match.
     if name.len() > 32 {
         return None;
@@ -463,7 +623,26 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     index().get(lower.as_str()).copied()
 }
 
-/// Every keyspace command, for COMMAND and COMMAND DOCS.
-pub fn all_specs() -> &'static [Spec] {
+/// The command table as ACL rules see it: a rule naming a command or a
+/// subcommand that does not exist is refused (on the node that receives it).
+#[derive(Debug, Clone, Copy)]
+pub struct CommandTable;
+
+impl Catalog for CommandTable {
+    fn has_command(&self, name: &str) -> bool {
+        lookup(name.as_bytes()).is_some()
+    }
+
+    fn has_subcommand(&self, name: &str, sub: &str) -> bool {
+        // Commands without subcommands accept a first-argument rule
+        // (`+select|0`), as Redis does.
+        lookup(name.as_bytes()).is_none_or(|spec| {
+            spec.subcommands.is_empty() || spec.subcommands.iter().any(|s| s.name == sub)
+        })
+    }
+}
+
+/// Every command, for COMMAND, COMMAND DOCS and ACL CAT.
+pub fn all_specs() -> &'static [CommandSpec] {
     SPECS
 }

@@ -14,22 +14,14 @@ mod libs;
 mod overlay;
 
 use bytes::Bytes;
-use sha1::{Digest, Sha1};
 
 pub use engine::{Engine, Host, KILLED};
 pub use overlay::{Overlay, RunHost, RunRecord, FIRST_SCRIPT_OP};
 
-use crate::commands::args::is;
-use crate::commands::EVAL_COMMANDS;
+use crate::commands::{lookup, Route};
 use crate::payload::WriteOp;
 
-/// Lower-case hex SHA-1 of a script body: its id for EVALSHA.
-pub fn sha1_hex(body: &[u8]) -> String {
-    Sha1::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::commands::scripting::sha1_hex;
 
 /// The commands the leader's script executor serves instead of the log:
 /// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT LOAD and SCRIPT KILL, with
@@ -40,11 +32,6 @@ pub fn runs_on_executor(op: &WriteOp) -> Option<(Option<&str>, &[Bytes])> {
         WriteOp::Command(argv) => (None, argv),
         WriteOp::Transaction { .. } => return None,
     };
-    let name = argv.first()?;
-    let on_executor = EVAL_COMMANDS.iter().any(|n| is(name, n))
-        || (is(name, "SCRIPT")
-            && argv
-                .get(1)
-                .is_some_and(|sub| is(sub, "LOAD") || is(sub, "KILL")));
-    on_executor.then_some((user, argv.as_slice()))
+    let spec = lookup(argv.first()?)?;
+    (spec.route(argv) == Route::Script).then_some((user, argv.as_slice()))
 }

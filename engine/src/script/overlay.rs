@@ -15,8 +15,9 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use super::engine::Host;
-use crate::acl::{CommandRef, User};
+use crate::acl::User;
 use crate::commands::{self, execute_read, execute_write, Dataset, ReadCtx, WriteCtx};
+use crate::permission::permission;
 use crate::reply::Reply;
 use crate::state::AppliedState;
 
@@ -100,36 +101,6 @@ impl<S: Borrow<AppliedState>> RunHost<'_, S> {
     }
 }
 
-impl<S: Borrow<AppliedState>> RunHost<'_, S> {
-    /// The user's ACL refusal of this command, as Redis words it.
-    fn denial(&self, spec: &commands::Spec, argv: &[Bytes]) -> Option<Reply> {
-        let user = self.user.as_ref()?;
-        let command = CommandRef {
-            name: spec.name,
-            sub: argv.get(1).map(|b| &b[..]),
-            categories: spec.categories,
-            no_auth: false,
-        };
-        if !user.can_run(&command) {
-            return Some(Reply::Error(format!(
-                "NOPERM User {} has no permissions to run the '{}' command",
-                user.name, spec.name
-            )));
-        }
-        if !user.all_keys {
-            let (read, write) = spec.key_access(argv);
-            if spec
-                .acl_keys(argv)
-                .iter()
-                .any(|key| !user.can_access_key(key, read, write))
-            {
-                return Some(Reply::error("NOPERM No permissions to access a key"));
-            }
-        }
-        None
-    }
-}
-
 impl<S: Borrow<AppliedState>> Host for RunHost<'_, S> {
     fn call(&mut self, argv: Vec<Bytes>) -> Reply {
         let name = argv[0].to_ascii_lowercase();
@@ -151,15 +122,16 @@ impl<S: Borrow<AppliedState>> Host for RunHost<'_, S> {
         let Some(spec) = commands::lookup(&argv[0]) else {
             return Reply::error("ERR Unknown Redis command called from script");
         };
-        let keyless = spec.first_key <= 0 && spec.name != "rl.mcheck";
-        if keyless || spec.flags.contains(&"noscript") {
+        if !spec.allowed_in_scripts() {
             return Reply::error("ERR This Redis command is not allowed from script");
         }
         if !spec.arity_ok(argv.len()) {
             return Reply::wrong_arity(spec.name);
         }
-        if let Some(denied) = self.denial(spec, &argv) {
-            return denied;
+        if let Some(user) = &self.user {
+            if let Err(denial) = permission(user, spec, &argv) {
+                return Reply::Error(denial.message(&user.name));
+            }
         }
         self.bring_in(&spec.acl_keys(&argv));
         if spec.writes(&argv) {

@@ -84,8 +84,9 @@ impl AppliedState {
                             op_index: op_index as u32,
                             effects: effects.as_deref_mut(),
                         };
+                        let users_before = ctx.data.acl.changes();
                         let reply = apply_op(&mut ctx, op);
-                        if op.touches_acl() {
+                        if self.data.acl.changes() != users_before {
                             self.acl_generation.fetch_add(1, Ordering::Release);
                         }
                         self.dedup.insert(*id, now_ns, reply.clone());
@@ -133,7 +134,7 @@ impl AppliedState {
         for body in &round.loads {
             self.data
                 .scripts
-                .insert(crate::script::sha1_hex(body), body.clone());
+                .insert(crate::commands::scripting::sha1_hex(body), body.clone());
         }
         let at_ms = round.at_ns / 1_000_000;
         let mut chain_holds = true;
@@ -207,8 +208,8 @@ fn apply_op(ctx: &mut WriteCtx<'_>, op: &WriteOp) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use crate::acl::{hash_password, to_hex, AnyCommand};
+    use bytes::Bytes;
 
     fn argv(line: &str) -> Vec<Bytes> {
         line.split_whitespace()

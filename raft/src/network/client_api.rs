@@ -1,8 +1,8 @@
 //! What a node answers to a forwarded client command.
 
+use raftlimit_engine::Reply;
 use serde::{Deserialize, Serialize};
 
-use raftlimit_engine::Reply;
 use crate::types::NodeId;
 
 /// The result of executing (or trying to execute) a client command.

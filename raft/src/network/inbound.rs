@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use raftlimit_engine::{RequestId, WriteOp};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -13,7 +14,6 @@ use super::client_api::{ClientOutcome, MembershipChange};
 use super::frame::{decode, encode, read_frame, write_frame};
 use super::message::{Envelope, RpcRequest, RpcResponse};
 use super::transport::{BoxStream, NetFilter, Transport};
-use raftlimit_engine::{RequestId, WriteOp};
 use crate::types::{NodeId, Raft};
 
 /// What the inbound server needs from the node it serves.

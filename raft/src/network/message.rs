@@ -6,10 +6,10 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use raftlimit_engine::{LoggedArgv, RequestId, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use super::client_api::{ClientOutcome, MembershipChange};
-use raftlimit_engine::{LoggedArgv, RequestId, WriteOp};
 use crate::types::{NodeId, TypeConfig};
 
 /// Every frame carries an id so responses can be matched to requests on a

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftlimit_engine::Users;
+
 use crate::storage::Keyring;
 use crate::types::{NodeId, NodeInfo};
 

@@ -24,9 +24,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
+use raftlimit_engine::Reply;
 
 use crate::network::MembershipChange;
-use raftlimit_engine::Reply;
 use crate::types::{NodeId, NodeInfo};
 
 /// The command names, lower-case.

@@ -20,6 +20,7 @@ use futures::FutureExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
+use raftlimit_engine::{execute_read, Proposal, ReadCtx, Reply, RequestId, Watch, WriteOp};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -32,7 +33,6 @@ use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
 use script_executor::ScriptExecutor;
 
-use raftlimit_engine::{execute_read, ReadCtx};
 use crate::error::{Error, Result};
 use crate::network::inbound::{self, RpcHandler};
 use crate::network::outbound::NetworkFactory;
@@ -40,9 +40,7 @@ use crate::network::peer::PeerContext;
 use crate::network::{
     ClientOutcome, MembershipChange, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport,
 };
-use raftlimit_engine::{Proposal, RequestId, Watch, WriteOp};
-use raftlimit_engine::Reply;
-use crate::storage::{ReplicaState, KeyUsage, LogStore, StateMachine, Store};
+use crate::storage::{KeyUsage, LogStore, ReplicaState, StateMachine, Store};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;

@@ -10,10 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::error::ClientWriteError;
 use parking_lot::RwLock;
+use raftlimit_engine::{LogPayload, Proposal};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::network::ClientOutcome;
-use raftlimit_engine::{LogPayload, Proposal};
 use crate::storage::ReplicaState;
 use crate::types::Raft;
 

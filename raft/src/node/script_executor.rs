@@ -20,16 +20,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
+use raftlimit_engine::{
+    is_script_kill, Overlay, Proposal, Reply, RequestId, RunHost, ScriptCall,
+    ScriptEngine as Engine, ScriptRound, ScriptRun, KILLED, SCRIPT_CONFLICT,
+};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::proposer::{wall_clock_ns, Proposer};
 use super::read_barrier::{BarrierError, ReadBarrier};
-use raftlimit_engine::{is, parse_i64};
 use crate::network::ClientOutcome;
-use raftlimit_engine::{Proposal, RequestId, ScriptRound, ScriptRun, SCRIPT_CONFLICT};
-use raftlimit_engine::Reply;
-use raftlimit_engine::{Overlay, RunHost, ScriptEngine as Engine, KILLED};
 use crate::storage::ReplicaState;
 
 /// Scripts taken into one round at most.
@@ -120,7 +120,7 @@ impl ScriptExecutor {
     ) -> oneshot::Receiver<ClientOutcome> {
         let (reply, rx) = oneshot::channel();
         let running = *self.running_since.lock();
-        let immediate = if is_kill(&argv) {
+        let immediate = if is_script_kill(&argv) {
             Some(match running {
                 Some(_) => {
                     self.kill.store(true, Ordering::Release);
@@ -158,10 +158,6 @@ impl ScriptExecutor {
     }
 }
 
-fn is_kill(argv: &[Bytes]) -> bool {
-    is(&argv[0], "SCRIPT") && argv.get(1).is_some_and(|sub| is(sub, "KILL"))
-}
-
 fn run(rx: mpsc::Receiver<Job>, context: Context) {
     let mut engine = match Engine::new(context.kill.clone()) {
         Ok(engine) => engine,
@@ -190,63 +186,6 @@ fn run(rx: mpsc::Receiver<Job>, context: Context) {
         let jobs: Vec<Job> = queue.drain(..).collect();
         queue.extend(round(&mut engine, &context, jobs));
     }
-}
-
-/// A parsed script command.
-enum Call {
-    Eval {
-        body: Option<Bytes>,
-        sha: String,
-        keys: Vec<Bytes>,
-        args: Vec<Bytes>,
-        read_only: bool,
-    },
-    Load(Bytes),
-}
-
-fn parse(argv: &[Bytes]) -> Result<Call, Reply> {
-    let name = argv[0].to_ascii_lowercase();
-    if name == b"script" {
-        return match argv.get(1) {
-            Some(sub) if is(sub, "LOAD") && argv.len() == 3 => Ok(Call::Load(argv[2].clone())),
-            _ => Err(Reply::error(
-                "ERR wrong number of arguments for 'script|load' command",
-            )),
-        };
-    }
-    if argv.len() < 3 {
-        return Err(Reply::wrong_arity(&String::from_utf8_lossy(&name)));
-    }
-    let (by_sha, read_only) = match &name[..] {
-        b"eval" => (false, false),
-        b"evalsha" => (true, false),
-        b"eval_ro" => (false, true),
-        _ => (true, true),
-    };
-    let numkeys = parse_i64(&argv[2]).ok_or_else(Reply::not_integer)?;
-    if numkeys < 0 {
-        return Err(Reply::error("ERR Number of keys can't be negative"));
-    }
-    let numkeys = numkeys as usize;
-    if numkeys > argv.len() - 3 {
-        return Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        ));
-    }
-    let keys = argv[3..3 + numkeys].to_vec();
-    let args = argv[3 + numkeys..].to_vec();
-    let (body, sha) = if by_sha {
-        (None, String::from_utf8_lossy(&argv[1]).to_ascii_lowercase())
-    } else {
-        (Some(argv[1].clone()), raftlimit_engine::sha1_hex(&argv[1]))
-    };
-    Ok(Call::Eval {
-        body,
-        sha,
-        keys,
-        args,
-        read_only,
-    })
 }
 
 /// Runs one round; returns the jobs to run again in the next one.
@@ -278,7 +217,7 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
             job.answer(reply);
             continue;
         }
-        let call = match parse(&job.argv) {
+        let call = match ScriptCall::parse(&job.argv) {
             Ok(call) => call,
             Err(reply) => {
                 job.answer(reply);
@@ -286,7 +225,7 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
             }
         };
         let (sha, keys, args, read_only) = match call {
-            Call::Load(body) => match engine.compile(&body) {
+            ScriptCall::Load(body) => match engine.compile(&body) {
                 Ok(sha) => {
                     note_load(context, &mut loads, &sha, body);
                     runs.push(ScriptRun {
@@ -303,7 +242,7 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
                     continue;
                 }
             },
-            Call::Eval {
+            ScriptCall::Eval {
                 body,
                 sha,
                 keys,

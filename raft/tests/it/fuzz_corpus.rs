@@ -2,8 +2,8 @@
 //! through the functions those targets call.
 
 use raftlimit_engine::fuzz::command_sequence;
-use raftlimit_raft::fuzz::rpc_frames;
 use raftlimit_engine::Reply;
+use raftlimit_raft::fuzz::rpc_frames;
 
 use crate::corpus;
 

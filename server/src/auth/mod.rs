@@ -3,8 +3,8 @@
 //! NOPERM, ACL LOG), protected mode, the pre-AUTH request limits and the
 //! cross-protocol (HTTP) guard.
 //!
-//! Users live in the replicated user table of the Raft state
-//! (`raftlimit_raft::acl`): configured users loaded by every node, plus
+//! Users live in the replicated user table of the applied state (the
+//! engine's `AclTable`): configured users loaded by every node, plus
 //! `ACL SETUSER`/`DELUSER` changes that went through the log. A connection
 //! caches its user between changes of that table.
 //!
@@ -12,26 +12,16 @@
 //! to a user calls [`authenticate_as`] right after its [`Session`] is
 //! created; see its documentation.
 
-pub mod acl_cmd;
-pub mod catalog;
-mod log;
-pub mod users;
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
-use raftlimit_engine::{CommandRef, User, DEFAULT_USER};
-use raftlimit_engine::Spec;
-use raftlimit_engine::Reply;
+use raftlimit_engine::{permission, CommandSpec, Denial, Reply, User, DEFAULT_USER};
 
-pub use log::{AclLog, Reason, MAX_LEN as ACL_LOG_MAX_LEN};
-
-use crate::cmd::Session;
+use crate::acl_log::Reason;
 use crate::connection::Limits;
-use crate::dispatch::Route;
+use crate::session::{AuthView as View, Session};
 use crate::shared::Shared;
 
 /// Redis's reply when a command needs authentication first.
@@ -43,45 +33,6 @@ pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is
 pub const PROTECTED_MODE_DENIED: &str = "DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.";
 /// Logged (at most once a minute) when HTTP is sent to the RESP port.
 pub const CROSS_PROTOCOL_WARNING: &str = "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.";
-
-/// Node-wide security state.
-#[derive(Debug, Default)]
-pub struct Security {
-    pub acl_log: AclLog,
-    last_attack_warning: Mutex<Option<Instant>>,
-}
-
-/// A connection's identity.
-#[derive(Debug)]
-pub struct AuthState {
-    /// The user the connection acts as (`default` until AUTH).
-    pub user: String,
-    /// Whether it has authenticated (or needed not to when it connected).
-    pub authenticated: bool,
-    view: Option<View>,
-}
-
-/// The connection's user and the default user's openness, as of one
-/// generation of the user table.
-#[derive(Debug, Clone)]
-struct View {
-    generation: u64,
-    user: Option<Arc<User>>,
-    /// The default user has `nopass` (protected mode looks at this).
-    default_nopass: bool,
-    /// The default user has `nopass` and is enabled: no AUTH needed.
-    default_open: bool,
-}
-
-impl Default for AuthState {
-    fn default() -> Self {
-        AuthState {
-            user: DEFAULT_USER.into(),
-            authenticated: false,
-            view: None,
-        }
-    }
-}
 
 fn view(session: &mut Session, shared: &Shared) -> View {
     let generation = shared.node.acl_generation();
@@ -180,14 +131,14 @@ pub fn authenticate(
     }
 }
 
-/// Whether AUTH or HELLO … AUTH in `argv` would be refused here although
-/// the leader might accept it: this node is a follower, and its copy of the
-/// user table lacks the user, has it disabled, or has another password.
-/// A user created or changed through another node an instant ago is the
-/// case this catches; the caller then catches up with the leader first.
-/// Side-effect free (nothing is logged).
-pub fn may_be_behind_for(shared: &Shared, argv: &[Bytes]) -> bool {
-    let Some((user, password)) = credentials(argv) else {
+/// Whether an authenticating command with these credentials would be
+/// refused here although the leader might accept it: this node is a
+/// follower, and its copy of the user table lacks the user, has it
+/// disabled, or has another password. A user created or changed through
+/// another node an instant ago is the case this catches; the caller then
+/// catches up with the leader first. Side-effect free (nothing is logged).
+pub fn may_be_behind_for(shared: &Shared, credentials: Option<(&[u8], &[u8])>) -> bool {
+    let Some((user, password)) = credentials else {
         return false;
     };
     if shared.node.status().is_leader {
@@ -200,28 +151,6 @@ pub fn may_be_behind_for(shared: &Shared, argv: &[Bytes]) -> bool {
         .acl
         .user(&name)
         .is_some_and(|u| u.enabled && u.check_password(password))
-}
-
-/// The user and password of `AUTH [user] password` or `HELLO … AUTH user
-/// password …`.
-fn credentials(argv: &[Bytes]) -> Option<(&[u8], &[u8])> {
-    let name = argv.first()?;
-    if name.eq_ignore_ascii_case(b"auth") {
-        return match argv {
-            [_, password] => Some((DEFAULT_USER.as_bytes(), password)),
-            [_, user, password] => Some((user, password)),
-            _ => None,
-        };
-    }
-    if name.eq_ignore_ascii_case(b"hello") {
-        let at = argv
-            .iter()
-            .skip(2)
-            .position(|a| a.eq_ignore_ascii_case(b"auth"))?
-            + 2;
-        return Some((argv.get(at + 1)?, argv.get(at + 2)?));
-    }
-    None
 }
 
 /// Authenticates a connection as `user` without a password, for a
@@ -270,76 +199,6 @@ pub fn warn_cross_protocol(shared: &Shared, peer: SocketAddr) {
     tracing::warn!(client = %peer, "{CROSS_PROTOCOL_WARNING}");
 }
 
-/// A command as the checks see it.
-#[derive(Debug, Clone, Copy)]
-pub struct Checked {
-    pub name: &'static str,
-    pub categories: &'static [&'static str],
-    pub no_auth: bool,
-    pub keyspace: Option<&'static Spec>,
-}
-
-impl Checked {
-    pub fn of(route: &Route) -> Option<Checked> {
-        match route {
-            Route::Local(spec) => Some(Checked {
-                name: spec.name,
-                categories: spec.categories,
-                no_auth: spec.flags.contains(&"no_auth"),
-                keyspace: None,
-            }),
-            Route::Keyspace(spec) => Some(Checked {
-                name: spec.name,
-                categories: spec.categories,
-                no_auth: false,
-                keyspace: Some(spec),
-            }),
-            Route::Unknown => None,
-        }
-    }
-}
-
-/// Why a user may not run a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denial {
-    /// The command, by its full name (`get`, `acl|setuser`).
-    Command(String),
-    /// The index in argv of the first key it may not access.
-    Key(usize),
-}
-
-/// Checks a user's command and key permissions for `argv`.
-pub fn permission(user: &User, argv: &[Bytes], cmd: &Checked) -> Result<(), Denial> {
-    let sub = argv.get(1).map(|b| &b[..]);
-    let categories = if cmd.name == "acl" {
-        sub.and_then(catalog::acl_subcommand)
-            .map_or(cmd.categories, |s| s.categories)
-    } else {
-        cmd.categories
-    };
-    let command = CommandRef {
-        name: cmd.name,
-        sub,
-        categories,
-        no_auth: cmd.no_auth,
-    };
-    if !user.can_run(&command) {
-        return Err(Denial::Command(catalog::full_name(cmd.name, sub)));
-    }
-    if let Some(spec) = cmd.keyspace {
-        if !user.all_keys {
-            let (read, write) = spec.key_access(argv);
-            for key in spec.acl_keys(argv) {
-                if !user.can_access_key(key, read, write) {
-                    let index = argv.iter().position(|a| std::ptr::eq(a, key)).unwrap_or(0);
-                    return Err(Denial::Key(index));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What [`check`] decided.
 #[derive(Debug)]
 pub enum Verdict {
@@ -353,10 +212,15 @@ pub enum Verdict {
 /// Authentication and ACL checks before a command runs, in Redis's order
 /// (after the command was found and its arity checked): NOAUTH, then
 /// command permission, then key permissions. Denials are recorded in ACL LOG.
-pub fn check(session: &mut Session, shared: &Shared, argv: &[Bytes], cmd: &Checked) -> Verdict {
+pub fn check(
+    session: &mut Session,
+    shared: &Shared,
+    argv: &[Bytes],
+    spec: &'static CommandSpec,
+) -> Verdict {
     let view = view(session, shared);
     if !session.auth.authenticated && !view.default_open {
-        if cmd.no_auth {
+        if spec.flags.contains(&"no_auth") {
             return Verdict::Allow;
         }
         return Verdict::Deny(Reply::error(NOAUTH));
@@ -364,22 +228,16 @@ pub fn check(session: &mut Session, shared: &Shared, argv: &[Bytes], cmd: &Check
     let Some(user) = view.user else {
         return Verdict::Close;
     };
-    match permission(&user, argv, cmd) {
+    match permission(&user, spec, argv) {
         Ok(()) => Verdict::Allow,
         Err(denial) => {
             let info = session.info.lock().line();
-            let (reason, object, reply) = match denial {
-                Denial::Command(name) => {
-                    let text = format!(
-                        "NOPERM User {} has no permissions to run the '{name}' command",
-                        user.name
-                    );
-                    (Reason::Command, name, text)
-                }
+            let reply = denial.message(&user.name);
+            let (reason, object) = match denial {
+                Denial::Command(name) => (Reason::Command, name),
                 Denial::Key(index) => (
                     Reason::Key,
                     String::from_utf8_lossy(&argv[index]).into_owned(),
-                    "NOPERM No permissions to access a key".to_owned(),
                 ),
             };
             shared

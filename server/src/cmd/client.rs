@@ -2,10 +2,10 @@
 //! client libraries send on connect.
 
 use bytes::Bytes;
-use raftlimit_engine::is;
-use raftlimit_engine::Reply;
+use raftlimit_engine::{is, Reply};
 
-use super::{subcommand, unknown_subcommand, Session};
+use super::{subcommand, unknown_subcommand};
+use crate::session::Session;
 use crate::shared::Shared;
 
 /// Names may not contain spaces or control characters (Redis's rule).

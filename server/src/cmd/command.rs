@@ -1,72 +1,30 @@
 //! COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND DOCS, answered from the
-//! keyspace command table and the connection command table.
+//! engine's command table (which holds every command's spec).
 
 use bytes::Bytes;
-use raftlimit_engine::{all_specs, Spec};
-use raftlimit_engine::Reply;
+use raftlimit_engine::{all_specs, lookup, CommandSpec, Reply};
 
-use super::{subcommand, unknown_subcommand, LocalSpec, Session};
+use super::{subcommand, unknown_subcommand};
+use crate::session::Session;
 use crate::shared::Shared;
 
-/// A command as COMMAND reports it.
-struct Described {
-    name: &'static str,
-    arity: i32,
-    flags: &'static [&'static str],
-    first_key: i32,
-    last_key: i32,
-    step: i32,
-    categories: &'static [&'static str],
+fn every_command() -> &'static [CommandSpec] {
+    all_specs()
 }
 
-impl From<&Spec> for Described {
-    fn from(s: &Spec) -> Self {
-        Described {
-            name: s.name,
-            arity: s.arity,
-            flags: s.flags,
-            first_key: s.first_key,
-            last_key: s.last_key,
-            step: s.step,
-            categories: s.categories,
-        }
-    }
+fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    lookup(name)
 }
 
-impl From<&LocalSpec> for Described {
-    fn from(s: &LocalSpec) -> Self {
-        Described {
-            name: s.name,
-            arity: s.arity,
-            flags: s.flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
-            categories: s.categories,
-        }
-    }
-}
-
-fn every_command() -> Vec<Described> {
-    let mut all: Vec<Described> = all_specs().iter().map(Described::from).collect();
-    all.extend(super::raft::MEMBERSHIP_SPECS.iter().map(Described::from));
-    all.extend(super::all().iter().map(Described::from));
-    all
-}
-
-fn find(name: &[u8]) -> Option<Described> {
-    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-    every_command().into_iter().find(|c| c.name == name)
-}
-
-fn info_reply(c: &Described) -> Reply {
+fn info_reply(c: &CommandSpec) -> Reply {
+    let (first_key, last_key, step) = c.key_positions();
     Reply::Array(vec![
         Reply::bulk(c.name),
         Reply::Int(c.arity as i64),
         Reply::Set(c.flags.iter().map(|f| Reply::status(*f)).collect()),
-        Reply::Int(c.first_key as i64),
-        Reply::Int(c.last_key as i64),
-        Reply::Int(c.step as i64),
+        Reply::Int(first_key as i64),
+        Reply::Int(last_key as i64),
+        Reply::Int(step as i64),
         Reply::Set(
             c.categories
                 .iter()
@@ -79,7 +37,7 @@ fn info_reply(c: &Described) -> Reply {
     ])
 }
 
-fn docs_reply(c: &Described) -> Reply {
+fn docs_reply(c: &CommandSpec) -> Reply {
     let group = c
         .categories
         .iter()
@@ -121,13 +79,13 @@ pub fn command(_session: &mut Session, _shared: &Shared, argv: &[Bytes]) -> Repl
             Reply::Array(
                 argv[2..]
                     .iter()
-                    .map(|name| find(name).map_or(Reply::Nil, |c| info_reply(&c)))
+                    .map(|name| find(name).map_or(Reply::Nil, info_reply))
                     .collect(),
             )
         }
         "docs" => {
-            let selected: Vec<Described> = if argv.len() == 2 {
-                every_command()
+            let selected: Vec<&CommandSpec> = if argv.len() == 2 {
+                every_command().iter().collect()
             } else {
                 argv[2..].iter().filter_map(|name| find(name)).collect()
             };

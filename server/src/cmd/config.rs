@@ -1,10 +1,10 @@
 //! CONFIG GET (from the real configuration) and CONFIG RESETSTAT.
 
 use bytes::Bytes;
-use raftlimit_engine::glob_match;
-use raftlimit_engine::Reply;
+use raftlimit_engine::{glob_match, Reply};
 
-use super::{subcommand, unknown_subcommand, Session};
+use super::{subcommand, unknown_subcommand};
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn config(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {

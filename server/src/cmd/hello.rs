@@ -2,12 +2,11 @@
 //! by `crate::auth`; their arguments are never logged.
 
 use bytes::Bytes;
-use raftlimit_engine::{is, parse_i64};
-use raftlimit_engine::Reply;
+use raftlimit_engine::{is, parse_i64, Reply, DEFAULT_USER};
 
-use super::Session;
 use crate::auth;
 use crate::connection::Protocol;
+use crate::session::Session;
 use crate::shared::Shared;
 
 /// The Redis version we report: clients gate features on it, and we
@@ -96,4 +95,23 @@ pub fn auth(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
         Ok(()) => Reply::Ok,
         Err(err) => err,
     }
+}
+
+/// The credentials of `AUTH [user] password`.
+pub fn auth_credentials(argv: &[Bytes]) -> Option<(&[u8], &[u8])> {
+    match argv {
+        [_, password] => Some((DEFAULT_USER.as_bytes(), password)),
+        [_, user, password] => Some((user, password)),
+        _ => None,
+    }
+}
+
+/// The credentials of `HELLO … AUTH user password …`.
+pub fn hello_credentials(argv: &[Bytes]) -> Option<(&[u8], &[u8])> {
+    let at = argv
+        .iter()
+        .skip(2)
+        .position(|a| a.eq_ignore_ascii_case(b"auth"))?
+        + 2;
+    Some((argv.get(at + 1)?, argv.get(at + 2)?))
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use raftlimit_engine::Reply;
 
 use super::hello::REDIS_VERSION;
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 const DEFAULT_SECTIONS: &[&str] = &[

@@ -1,270 +1,147 @@
-//! Connection-level commands, one file each: they touch the session or the
-//! server, not the replicated keyspace (those live in the raft crate).
+//! The server's half of the command registry: the handlers of the commands
+//! the connection answers, one file per command (or per small family), and
+//! [`BINDINGS`], which binds each of them to its spec in the engine's
+//! command table (`raftlimit_engine::lookup`).
+//!
+//! A spec says what a command is and where it runs; a binding says how the
+//! server runs a [`Route::Local`](raftlimit_engine::Route) invocation and how
+//! MULTI treats it. Keyspace commands need no binding: the router sends them
+//! to the Raft node as their route says.
 //!
 //! Each handler parses its arguments and returns a reply, like mini-redis's
-//! `parse_frames` → `apply`, but synchronously: none of them waits on Raft.
+//! `parse_frames` → `apply`, but synchronously: none of them waits on Raft,
+//! except EXEC and WATCH (`exec.rs`, `watch.rs`), which the router awaits.
 
+mod acl;
 mod client;
 mod command;
 mod config;
-mod hello;
+pub mod exec;
+pub mod hello;
 mod info;
 mod multi;
 mod ping;
 mod quit;
-pub mod raft;
+mod raft;
 mod role;
 mod select;
 mod sentinel;
 mod time;
 mod wait;
+pub mod watch;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
-use raftlimit_engine::Watch;
-use raftlimit_engine::Reply;
+use raftlimit_engine::{CommandSpec, Reply};
 
-use crate::connection::Protocol;
-use crate::session::{ClientInfo, TlsPeer};
+use crate::session::Session;
 use crate::shared::Shared;
 
-/// A connection's mutable state, as the commands here see it.
-#[derive(Debug)]
-pub struct Session {
-    pub info: Arc<Mutex<ClientInfo>>,
-    pub protocol: Protocol,
-    /// Set by QUIT: close after flushing the reply.
-    pub closing: bool,
-    /// Commands queued since MULTI.
-    pub multi: Option<Vec<Vec<Bytes>>>,
-    /// A queued command was rejected: EXEC will answer EXECABORT.
-    pub multi_failed: bool,
-    /// Keys WATCHed and the log index they were observed at.
-    pub watch: Option<Watch>,
-    /// Set on connections to the TLS port: what the handshake proved.
-    pub tls: Option<TlsPeer>,
-    /// The user authenticated by the client certificate, if any; the
-    /// connection starts as this user (also in `ClientInfo::user`).
-    pub cert_user: Option<String>,
-    /// Who the connection is (see `crate::auth`).
-    pub auth: crate::auth::AuthState,
-}
+pub use acl::prepare_write;
 
-impl Session {
-    pub fn new(info: Arc<Mutex<ClientInfo>>) -> Self {
-        Session {
-            info,
-            protocol: Protocol::Resp2,
-            closing: false,
-            multi: None,
-            multi_failed: false,
-            watch: None,
-            tls: None,
-            cert_user: None,
-            auth: Default::default(),
-        }
-    }
-
-    /// A session on a TLS connection. A certificate that names a user makes
-    /// it the connection's user.
-    pub fn with_tls(info: Arc<Mutex<ClientInfo>>, tls: TlsPeer) -> Self {
-        let cert_user = tls.user.clone();
-        if let Some(user) = &cert_user {
-            info.lock().user = user.clone();
-        }
-        Session {
-            tls: Some(tls),
-            cert_user,
-            ..Session::new(info)
-        }
-    }
-
-    pub fn id(&self) -> u64 {
-        self.info.lock().id
-    }
-}
-
+/// A connection command's handler.
 pub type LocalFn = fn(&mut Session, &Shared, &[Bytes]) -> Reply;
 
-/// A command answered by the connection itself.
-pub struct LocalSpec {
+/// The user and password an authenticating command carries, if any.
+pub type CredentialsFn = fn(&[Bytes]) -> Option<(&[u8], &[u8])>;
+
+/// How the server runs a bound command.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// Answered at once by the connection.
+    Session(LocalFn),
+    /// Answered by the connection from this node's user table (AUTH,
+    /// HELLO … AUTH). A follower that would refuse the credentials first
+    /// catches up with the leader: the user may have just been created.
+    Authenticate {
+        run: LocalFn,
+        credentials: CredentialsFn,
+    },
+    /// EXEC: the queued commands go to the log as one transaction.
+    Exec,
+    /// WATCH: the keys are observed through a linearizable read.
+    Watch,
+}
+
+/// What MULTI does with a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InMulti {
+    /// Queued until EXEC.
+    Queue,
+    /// Runs at once (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
+    RunNow,
+}
+
+/// The server's behaviour for one command of the engine's table.
+#[derive(Clone, Copy)]
+pub struct Binding {
+    /// The spec's name in the engine's command table.
     pub name: &'static str,
-    pub arity: i32,
-    pub flags: &'static [&'static str],
-    pub categories: &'static [&'static str],
-    pub run: LocalFn,
+    pub run: Run,
+    pub in_multi: InMulti,
 }
 
-const CONN: &[&str] = &["connection", "fast"];
-const CONN_SLOW: &[&str] = &["connection", "slow"];
-const ADMIN: &[&str] = &["admin", "slow", "dangerous"];
-const TXN: &[&str] = &["fast", "transaction"];
-const FLAGS_FAST: &[&str] = &["fast", "loading", "stale"];
-const FLAGS_SLOW: &[&str] = &["loading", "stale"];
-/// Commands a client may run before it authenticates.
-const FLAGS_NO_AUTH: &[&str] = &[
-    "noscript",
-    "loading",
-    "stale",
-    "fast",
-    "no_auth",
-    "allow_busy",
-];
-
-static LOCAL: &[LocalSpec] = &[
-    LocalSpec {
-        name: "ping",
-        arity: -1,
-        flags: FLAGS_FAST,
-        categories: CONN,
-        run: ping::ping,
-    },
-    LocalSpec {
-        name: "echo",
-        arity: 2,
-        flags: FLAGS_FAST,
-        categories: CONN,
-        run: ping::echo,
-    },
-    LocalSpec {
-        name: "hello",
-        arity: -1,
-        flags: FLAGS_NO_AUTH,
-        categories: CONN,
-        run: hello::hello,
-    },
-    LocalSpec {
-        name: "auth",
-        arity: -2,
-        flags: FLAGS_NO_AUTH,
-        categories: CONN,
-        run: hello::auth,
-    },
-    LocalSpec {
-        name: "select",
-        arity: 2,
-        flags: FLAGS_FAST,
-        categories: CONN,
-        run: select::select,
-    },
-    LocalSpec {
-        name: "quit",
-        arity: -1,
-        flags: FLAGS_NO_AUTH,
-        categories: CONN,
-        run: quit::quit,
-    },
-    LocalSpec {
-        name: "reset",
-        arity: 1,
-        flags: FLAGS_NO_AUTH,
-        categories: CONN,
-        run: quit::reset,
-    },
-    LocalSpec {
-        name: "client",
-        arity: -2,
-        flags: FLAGS_SLOW,
-        categories: CONN_SLOW,
-        run: client::client,
-    },
-    LocalSpec {
-        name: "command",
-        arity: -1,
-        flags: FLAGS_SLOW,
-        categories: CONN_SLOW,
-        run: command::command,
-    },
-    LocalSpec {
-        name: "info",
-        arity: -1,
-        flags: FLAGS_SLOW,
-        categories: &["slow", "dangerous"],
-        run: info::info,
-    },
-    LocalSpec {
-        name: "config",
-        arity: -2,
-        flags: FLAGS_SLOW,
-        categories: ADMIN,
-        run: config::config,
-    },
-    LocalSpec {
-        name: "time",
-        arity: 1,
-        flags: FLAGS_FAST,
-        categories: &["fast"],
-        run: time::time,
-    },
-    LocalSpec {
-        name: "multi",
-        arity: 1,
-        flags: FLAGS_FAST,
-        categories: TXN,
-        run: multi::multi,
-    },
-    LocalSpec {
-        name: "exec",
-        arity: 1,
-        flags: FLAGS_SLOW,
-        categories: &["slow", "transaction"],
-        run: multi::handled_by_client_loop,
-    },
-    LocalSpec {
-        name: "discard",
-        arity: 1,
-        flags: FLAGS_FAST,
-        categories: TXN,
-        run: multi::discard,
-    },
-    LocalSpec {
-        name: "unwatch",
-        arity: 1,
-        flags: FLAGS_FAST,
-        categories: TXN,
-        run: multi::unwatch,
-    },
-    LocalSpec {
-        name: "role",
-        arity: 1,
-        flags: FLAGS_FAST,
-        categories: &["admin", "fast", "dangerous"],
-        run: role::role,
-    },
-    LocalSpec {
-        name: "raft.members",
-        arity: 1,
-        flags: FLAGS_SLOW,
-        categories: ADMIN,
-        run: raft::members,
-    },
-    LocalSpec {
-        name: "sentinel",
-        arity: -2,
-        flags: FLAGS_SLOW,
-        categories: ADMIN,
-        run: sentinel::sentinel,
-    },
-    LocalSpec {
-        name: "wait",
-        arity: 3,
-        flags: FLAGS_SLOW,
-        categories: &["slow", "connection"],
-        run: wait::wait,
-    },
-];
-
-/// Finds a connection-level command by name, case-insensitively.
-pub fn lookup(name: &[u8]) -> Option<&'static LocalSpec> {
-    LOCAL
-        .iter()
-        .find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes()))
+const fn session(name: &'static str, run: LocalFn) -> Binding {
+    Binding {
+        name,
+        run: Run::Session(run),
+        in_multi: InMulti::Queue,
+    }
 }
 
-pub fn all() -> &'static [LocalSpec] {
-    LOCAL
+const fn now(name: &'static str, run: Run) -> Binding {
+    Binding {
+        name,
+        run,
+        in_multi: InMulti::RunNow,
+    }
+}
+
+const fn authenticate(name: &'static str, run: LocalFn, credentials: CredentialsFn) -> Binding {
+    Binding {
+        name,
+        run: Run::Authenticate { run, credentials },
+        in_multi: InMulti::Queue,
+    }
+}
+
+/// Every command the connection runs, by its spec's name.
+pub static BINDINGS: &[Binding] = &[
+    session("ping", ping::ping),
+    session("echo", ping::echo),
+    authenticate("hello", hello::hello, hello::hello_credentials),
+    authenticate("auth", hello::auth, hello::auth_credentials),
+    session("select", select::select),
+    now("quit", Run::Session(quit::quit)),
+    now("reset", Run::Session(quit::reset)),
+    session("client", client::client),
+    session("command", command::command),
+    session("info", info::info),
+    session("config", config::config),
+    session("time", time::time),
+    now("multi", Run::Session(multi::multi)),
+    now("exec", Run::Exec),
+    now("discard", Run::Session(multi::discard)),
+    session("unwatch", multi::unwatch),
+    now("watch", Run::Watch),
+    session("role", role::role),
+    session("raft.members", raft::members),
+    session("sentinel", sentinel::sentinel),
+    session("wait", wait::wait),
+    // ACL's connection subcommands (WHOAMI, CAT, LOG, DRYRUN, …); the
+    // replicated ones route to the Raft node.
+    session("acl", acl::acl_local),
+];
+
+/// The binding of `spec`, if the server runs it itself.
+pub fn binding(spec: &CommandSpec) -> Option<&'static Binding> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static Binding>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| BINDINGS.iter().map(|b| (b.name, b)).collect())
+        .get(spec.name)
+        .copied()
 }
 
 /// The lower-cased first argument (a subcommand), or empty.
@@ -281,4 +158,40 @@ fn unknown_subcommand(command: &str, argv: &[Bytes]) -> Reply {
         String::from_utf8_lossy(argv.get(1).map_or(&b""[..], |b| &b[..])),
         command.to_ascii_uppercase()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use raftlimit_engine::{all_specs, Handler};
+
+    use super::*;
+
+    /// Every connection command of the engine's table has a binding, every
+    /// binding names a command of the table, and only commands with
+    /// connection subcommands are bound beside those.
+    #[test]
+    fn bindings_match_the_command_table() {
+        for spec in all_specs() {
+            let local = matches!(spec.handler, Handler::Local);
+            let local_sub = spec
+                .subcommands
+                .iter()
+                .any(|s| matches!(s.handler, Handler::Local))
+                && matches!(spec.handler, Handler::BySubcommand);
+            let read_by_loop = spec.name == "watch";
+            assert_eq!(
+                binding(spec).is_some(),
+                local || local_sub || read_by_loop,
+                "{}",
+                spec.name
+            );
+        }
+        for b in BINDINGS {
+            assert!(
+                raftlimit_engine::lookup(b.name.as_bytes()).is_some(),
+                "{}",
+                b.name
+            );
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! MULTI, DISCARD and UNWATCH: the session side of transactions. EXEC and
-//! WATCH need the cluster and are completed by the client loop
-//! (`listener.rs`), which queues commands while a transaction is open.
+//! WATCH need the cluster (`exec.rs`, `watch.rs`); the router queues
+//! commands while a transaction is open.
 
 use bytes::Bytes;
 use raftlimit_engine::Reply;
 
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn multi(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
@@ -28,13 +28,4 @@ pub fn discard(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Repl
 pub fn unwatch(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {
     session.watch = None;
     Reply::Ok
-}
-
-/// EXEC's and WATCH's table entries: the client loop runs them, so reaching
-/// this means a bug in routing.
-pub fn handled_by_client_loop(_session: &mut Session, _shared: &Shared, argv: &[Bytes]) -> Reply {
-    Reply::error(format!(
-        "ERR {} is handled by the connection",
-        String::from_utf8_lossy(&argv[0])
-    ))
 }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use raftlimit_engine::Reply;
 
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn ping(_session: &mut Session, _shared: &Shared, argv: &[Bytes]) -> Reply {

@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use raftlimit_engine::Reply;
 
-use super::Session;
 use crate::connection::Protocol;
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn quit(session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use raftlimit_engine::Reply;
 
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 /// Splits `host:port`; a malformed address yields the whole text and port 0.

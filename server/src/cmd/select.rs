@@ -1,10 +1,9 @@
 //! SELECT: raftlimit has one database, as a Redis with `databases 1`.
 
 use bytes::Bytes;
-use raftlimit_engine::parse_i64;
-use raftlimit_engine::Reply;
+use raftlimit_engine::{parse_i64, Reply};
 
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn select(_session: &mut Session, _shared: &Shared, argv: &[Bytes]) -> Reply {

@@ -8,7 +8,8 @@ use raftlimit_engine::Reply;
 use raftlimit_raft::{NodeId, NodeInfo};
 
 use super::role::split_addr;
-use super::{subcommand, unknown_subcommand, Session};
+use super::{subcommand, unknown_subcommand};
+use crate::session::Session;
 use crate::shared::Shared;
 
 /// Sentinel's state tables: a map in RESP3, a flat `field value …` array in RESP2.

@@ -1,10 +1,10 @@
 //! TIME: this node's clock, as Redis reports it (seconds, microseconds).
 
 use bytes::Bytes;
-use raftlimit_raft::node::wall_clock_ns;
 use raftlimit_engine::Reply;
+use raftlimit_raft::node::wall_clock_ns;
 
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn time(_session: &mut Session, _shared: &Shared, _argv: &[Bytes]) -> Reply {

@@ -3,10 +3,9 @@
 //! this node's commit index.
 
 use bytes::Bytes;
-use raftlimit_engine::parse_i64;
-use raftlimit_engine::Reply;
+use raftlimit_engine::{parse_i64, Reply};
 
-use super::Session;
+use crate::session::Session;
 use crate::shared::Shared;
 
 pub fn wait(_session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {

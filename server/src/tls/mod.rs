@@ -35,7 +35,17 @@ pub use transport::TlsTransport;
 
 use crate::config::{CertUser, ClientAuth, TlsConfig, TlsVersion};
 use crate::error::ServerError;
-use crate::session::TlsPeer;
+
+/// What the TLS handshake established about a client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The client's certificate, verified against the CA; `None` when the
+    /// client presented none (`client_auth = "off"` or `"optional"`).
+    pub certificate: Option<CertSummary>,
+    /// The user this certificate authenticates (`auth_clients_user = "cn"`:
+    /// the subject's common name), as Redis's `tls-auth-clients-user CN`.
+    pub user: Option<String>,
+}
 
 /// Longest a TLS handshake may take before the connection is dropped, so
 /// half-open connections cannot pile up.

@@ -376,8 +376,7 @@ fn setuser_replicates_with_hashed_passwords() {
         .query(&mut other)
         .unwrap();
     let text = format!("{user:?}");
-    let hash =
-        raftlimit_engine::to_hex(&raftlimit_engine::hash_password(password.as_bytes()));
+    let hash = raftlimit_engine::to_hex(&raftlimit_engine::hash_password(password.as_bytes()));
     assert!(text.contains(&hash), "{text}");
     assert!(!text.contains(password));
     let list: Vec<String> = cmd("ACL").arg("LIST").query(&mut other).unwrap();
@@ -680,7 +679,7 @@ fn authenticate_as_hook() {
     let shared = cluster.server(0).unwrap().shared().clone();
     let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
     let info = shared.clients.register(addr, addr);
-    let mut session = raftlimit_server::cmd::Session::new(info);
+    let mut session = raftlimit_server::session::Session::new(info);
     auth::on_connect(&mut session, &shared);
     assert!(auth::auth_required(&mut session, &shared));
     assert!(auth::authenticate_as(&mut session, &shared, "nobody").is_err());

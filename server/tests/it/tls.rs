@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use raftlimit_engine::RequestId;
+use raftlimit_engine::WriteOp;
 use raftlimit_raft::network::frame::{decode, encode, read_frame, write_frame};
 use raftlimit_raft::network::message::{Envelope, RpcRequest, RpcResponse};
-use raftlimit_engine::WriteOp;
-use raftlimit_engine::RequestId;
 use raftlimit_raft::NodeId;
 use raftlimit_server::certs::{Authority, Leaf};
 use raftlimit_server::config::{CertUser, ClientAuth};

@@ -8,11 +8,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use raftlimit_engine::{valid_user_name, User, Users, DEFAULT_USER};
-use raftlimit_engine::quote_rule;
+use raftlimit_engine::{quote_rule, valid_user_name, CommandTable, User, Users, DEFAULT_USER};
 use serde::Deserialize;
-
-use super::catalog::ServerCatalog;
 
 /// A configured secret. Its `Debug` never shows it.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -111,7 +108,7 @@ pub fn configured_users(
 }
 
 fn apply(user: &mut User, rules: &[String], origin: &str) -> Result<(), String> {
-    user.apply_rules(rules, &ServerCatalog).map_err(|(i, err)| {
+    user.apply_rules(rules, &CommandTable).map_err(|(i, err)| {
         format!(
             "{origin}: Error in ACL SETUSER modifier '{}': {}",
             quote_rule(rules[i].as_bytes()),

@@ -1,11 +1,21 @@
 //! ACL LOG: this node's recent authentication failures and permission
-//! denials, grouped as Redis groups them.
+//! denials, grouped as Redis groups them; and the node-wide security state
+//! that holds it.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use parking_lot::Mutex;
-use raftlimit_raft::node::wall_clock_ns;
 use raftlimit_engine::Reply;
+use raftlimit_raft::node::wall_clock_ns;
+
+/// Node-wide security state.
+#[derive(Debug, Default)]
+pub struct Security {
+    pub acl_log: AclLog,
+    /// When the cross-protocol warning was last logged (`crate::auth`).
+    pub(crate) last_attack_warning: Mutex<Option<Instant>>,
+}
 
 /// `acllog-max-len`: entries kept.
 pub const MAX_LEN: usize = 128;

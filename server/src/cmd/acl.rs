@@ -1,6 +1,6 @@
-//! The ACL command on the receiving node: checks each subcommand's name and
-//! arity, answers the node-local subcommands (WHOAMI, CAT, LOG, DRYRUN,
-//! GENPASS, HELP, SAVE), and prepares SETUSER for the log — its rules are
+//! ACL on the receiving node: answers the connection subcommands (WHOAMI,
+//! CAT, LOG, DRYRUN, GENPASS, HELP, SAVE; the replicated ones are the
+//! engine's, `raftlimit_engine` commands/acl.rs), and prepares SETUSER for the log — its rules are
 //! validated against the full command table and every `>password` becomes
 //! `#<sha256>` (`<password` becomes `!<sha256>`) before the command is
 //! proposed, so no password reaches the Raft log, a snapshot or a peer.
@@ -8,51 +8,13 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use raftlimit_engine::{hash_password, to_hex, valid_user_name, RuleError, User, CATEGORIES};
-use raftlimit_engine::rule_error;
-use raftlimit_engine::{is, parse_i64};
-use raftlimit_engine::{all_specs, arity_ok};
-use raftlimit_engine::Reply;
-
-use super::catalog::{acl_subcommand, AclKind, ServerCatalog, ACL_SUBCOMMANDS};
-use super::{permission, Denial};
-use crate::cmd::{self, LocalSpec, Session};
-use crate::dispatch::{route, Route};
-use crate::shared::Shared;
-
-/// The connection-level half of ACL (never listed on its own: COMMAND
-/// reports `acl` once, from the keyspace table).
-pub static ACL_LOCAL: LocalSpec = LocalSpec {
-    name: "acl",
-    arity: -2,
-    flags: &["noscript", "loading", "stale"],
-    categories: &["slow"],
-    run: acl_local,
+use raftlimit_engine::{
+    all_specs, hash_password, is, lookup, parse_i64, permission, rule_error, to_hex,
+    valid_user_name, CommandTable, Denial, Handler, Reply, RuleError, User, CATEGORIES,
 };
 
-/// Whether `ACL <sub>` is answered by the connection (unknown subcommands
-/// too, to get Redis's error).
-pub fn is_local(argv: &[Bytes]) -> bool {
-    argv.get(1)
-        .is_some_and(|sub| acl_subcommand(sub).is_none_or(|s| s.kind == AclKind::Local))
-}
-
-/// Redis's checks before authentication: the subcommand exists and has the
-/// right number of arguments.
-pub fn precheck(argv: &[Bytes]) -> Option<Reply> {
-    let sub = argv.get(1)?;
-    match acl_subcommand(sub) {
-        None => Some(Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try ACL HELP.",
-            String::from_utf8_lossy(&sub[..sub.len().min(128)])
-        ))),
-        Some(s) if !arity_ok(s.arity, argv.len()) => Some(Reply::error(format!(
-            "ERR wrong number of arguments for 'acl|{}' command",
-            s.name
-        ))),
-        Some(_) => None,
-    }
-}
+use crate::session::Session;
+use crate::shared::Shared;
 
 /// Rewrites `ACL SETUSER` for the log: passwords hashed, rules checked
 /// against every command this server knows. Other commands pass unchanged.
@@ -76,7 +38,7 @@ pub fn prepare_write(argv: Vec<Bytes>) -> Result<Vec<Bytes>, Reply> {
         // Each rule alone on a fresh user: this finds unknown names and
         // syntax errors; errors that depend on the user (removing a password
         // it does not have, a pattern after allkeys) are found in apply.
-        match User::new("check").apply_rule(&op, &ServerCatalog) {
+        match User::new("check").apply_rule(&op, &CommandTable) {
             Ok(()) | Err(RuleError::NoSuchPassword) => {}
             Err(err) => return Err(rule_error(&op, err)),
         }
@@ -86,10 +48,9 @@ pub fn prepare_write(argv: Vec<Bytes>) -> Result<Vec<Bytes>, Reply> {
 }
 
 /// ACL WHOAMI, CAT, LOG, DRYRUN, GENPASS, HELP and SAVE.
+/// The router has checked the subcommand and its arity (see
+/// `CommandSpec::check_subcommand`).
 pub fn acl_local(session: &mut Session, shared: &Shared, argv: &[Bytes]) -> Reply {
-    if let Some(reply) = precheck(argv) {
-        return reply;
-    }
     let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     match sub.as_str() {
         "whoami" => Reply::bulk(session.auth.user.clone().into_bytes()),
@@ -117,30 +78,20 @@ fn cat(argv: &[Bytes]) -> Reply {
     }
     let mut names: Vec<String> = Vec::new();
     let has = |cats: &[&str]| cats.contains(&category.as_str());
-    names.extend(
-        all_specs()
-            .iter()
-            .filter(|s| s.name != "acl" && has(s.categories))
-            .map(|s| s.name.to_owned()),
-    );
-    names.extend(
-        cmd::all()
-            .iter()
-            .filter(|s| has(s.categories))
-            .map(|s| s.name.to_owned()),
-    );
-    names.extend(
-        cmd::raft::MEMBERSHIP_SPECS
-            .iter()
-            .filter(|s| has(s.categories))
-            .map(|s| s.name.to_owned()),
-    );
-    names.extend(
-        ACL_SUBCOMMANDS
-            .iter()
-            .filter(|s| has(s.categories))
-            .map(|s| format!("acl|{}", s.name)),
-    );
+    for spec in all_specs() {
+        // A command that runs by subcommand is listed by its subcommands
+        // (`acl|setuser`), each in its own categories.
+        if matches!(spec.handler, Handler::BySubcommand) {
+            names.extend(
+                spec.subcommands
+                    .iter()
+                    .filter(|s| has(s.categories))
+                    .map(|s| format!("{}|{}", spec.name, s.name)),
+            );
+        } else if has(spec.categories) {
+            names.push(spec.name.to_owned());
+        }
+    }
     names.sort();
     Reply::Array(
         names
@@ -172,22 +123,16 @@ fn dryrun(shared: &Shared, argv: &[Bytes]) -> Reply {
         return Reply::error(format!("ERR User '{name}' not found"));
     };
     let command = &argv[3..];
-    let routed = route(command);
-    let Some(checked) = super::Checked::of(&routed) else {
+    let Some(spec) = lookup(&command[0]) else {
         return Reply::error(format!(
             "ERR Command '{}' not found",
             String::from_utf8_lossy(&command[0])
         ));
     };
-    let arity = match routed {
-        Route::Local(spec) => spec.arity,
-        Route::Keyspace(spec) => spec.arity,
-        Route::Unknown => 0,
-    };
-    if !arity_ok(arity, command.len()) {
-        return Reply::wrong_arity(checked.name);
+    if !spec.arity_ok(command.len()) {
+        return Reply::wrong_arity(spec.name);
     }
-    match permission(&user, command, &checked) {
+    match permission(&user, spec, command) {
         Ok(()) => Reply::Ok,
         Err(Denial::Command(full)) => Reply::bulk(
             format!(
@@ -300,17 +245,21 @@ mod tests {
 
     #[test]
     fn subcommand_checks() {
-        assert!(precheck(&argv("ACL WHOAMI")).is_none());
+        use raftlimit_engine::Route;
+        let acl = lookup(b"acl").unwrap();
+        let precheck = |line: &str| acl.check_subcommand(&argv(line));
+        let is_local = |line: &str| acl.route(&argv(line)) == Route::Local;
+        assert!(precheck("ACL WHOAMI").is_none());
         assert_eq!(
-            precheck(&argv("ACL WHOAMI x")),
+            precheck("ACL WHOAMI x"),
             Some(Reply::error(
                 "ERR wrong number of arguments for 'acl|whoami' command"
             ))
         );
         assert_eq!(
-            precheck(&argv("ACL FOO")),
+            precheck("ACL FOO"),
             Some(Reply::error("ERR unknown subcommand 'FOO'. Try ACL HELP."))
         );
-        assert!(is_local(&argv("ACL LOG")) && !is_local(&argv("ACL SETUSER x")));
+        assert!(is_local("ACL LOG") && !is_local("ACL SETUSER x"));
     }
 }
