@@ -246,7 +246,9 @@ mod tests {
     #[test]
     fn subcommand_checks() {
         use raftlimit_engine::Route;
-        let acl = lookup(b"acl").unwrap();
+        let Some(acl) = lookup(b"acl") else {
+            panic!("ACL is in the command table");
+        };
         let precheck = |line: &str| acl.check_subcommand(&argv(line));
         let is_local = |line: &str| acl.route(&argv(line)) == Route::Local;
         assert!(precheck("ACL WHOAMI").is_none());
