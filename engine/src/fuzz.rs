@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::commands::{execute_read, execute_write, lookup, Dataset, ReadCtx, WriteCtx};
+use crate::commands::{execute_bare, lookup, Dataset};
 use crate::reply::Reply;
 
 /// Apply time of the first command; each further command runs 250 ms later,
@@ -56,28 +56,7 @@ pub fn command_sequence(data: &[u8]) -> Vec<Reply> {
 /// Routes one command as the server does: writes through apply, reads
 /// against the applied state. Then sweeps, as the leader's `Sweep` would.
 fn run(data: &mut Dataset, argv: &[Bytes], log_index: u64, now_ms: u64) -> Reply {
-    let writes = argv
-        .first()
-        .and_then(|name| lookup(name))
-        .is_some_and(|spec| spec.writes(argv));
-    let reply = if writes {
-        let mut ctx = WriteCtx {
-            data,
-            now_ms,
-            now_ns: now_ms * 1_000_000,
-            log_index,
-            op_index: 0,
-            effects: None,
-        };
-        execute_write(&mut ctx, argv)
-    } else {
-        let ctx = ReadCtx {
-            data,
-            now_ms,
-            applied_index: log_index,
-        };
-        execute_read(&ctx, argv)
-    };
+    let reply = execute_bare(data, argv, log_index, now_ms);
     data.keyspace.sweep(now_ms, SWEEP_KEYS);
     reply
 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::commands::{execute_read, execute_write, lookup, Dataset, ReadCtx, WriteCtx};
+use crate::commands::{execute_bare, Dataset};
 use crate::reply::Reply;
 
 /// A dataset, a clock and a log index that advance as commands run.
@@ -38,25 +38,17 @@ impl Harness {
     }
 
     pub fn run_argv(&mut self, argv: &[Bytes]) -> Reply {
-        let spec = lookup(&argv[0]);
         self.index += 1;
-        if spec.is_some_and(|s| s.writes(argv)) {
-            let mut ctx = WriteCtx {
-                data: &mut self.data,
-                now_ms: self.now_ms,
-                now_ns: self.now_ms * 1_000_000,
-                log_index: self.index,
-                op_index: 0,
-                effects: None,
-            };
-            execute_write(&mut ctx, argv)
-        } else {
-            let ctx = ReadCtx {
-                data: &self.data,
-                now_ms: self.now_ms,
-                applied_index: self.index,
-            };
-            execute_read(&ctx, argv)
-        }
+        execute_bare(&mut self.data, argv, self.index, self.now_ms)
     }
+}
+
+/// A bulk string reply, for comparing against.
+pub fn bulk(s: &str) -> Reply {
+    Reply::bulk(s.as_bytes().to_vec())
+}
+
+/// An array of bulk strings, for comparing against.
+pub fn bulks(items: &[&str]) -> Reply {
+    Reply::Array(items.iter().map(|s| bulk(s)).collect())
 }

@@ -127,8 +127,13 @@ pub async fn handle<S>(
         return;
     }
     let route = spec.route(&argv);
+    let prepare = binding.and_then(|b| b.prepare);
     if in_multi {
-        let argv = match (route, cmd::prepare_write(argv)) {
+        let prepared = match prepare {
+            Some(prepare) => prepare(argv),
+            None => Ok(argv),
+        };
+        let argv = match (route, prepared) {
             (_, Ok(argv)) => argv,
             (Route::Local, Err(reply)) => {
                 pending.push_back(Pending::Ready(reply));
@@ -190,24 +195,41 @@ pub async fn handle<S>(
         pending.push_back(Pending::Ready(reply));
         return;
     }
-    submit(shared, session, conn, pending, spec, route, argv, started).await;
+    let command = Submitted {
+        spec,
+        route,
+        prepare,
+        started,
+    };
+    submit(shared, session, conn, pending, command, argv).await;
+}
+
+/// A command on its way to the Raft node.
+struct Submitted {
+    spec: &'static CommandSpec,
+    route: Route,
+    prepare: Option<cmd::PrepareFn>,
+    started: Instant,
 }
 
 /// Sends a command to the Raft node: the log, the read path, the script
 /// executor or a membership change.
-#[allow(clippy::too_many_arguments)]
 async fn submit<S>(
     shared: &Arc<Shared>,
     session: &mut Session,
     conn: &mut Connection<S>,
     pending: &mut VecDeque<Pending>,
-    spec: &'static CommandSpec,
-    route: Route,
+    command: Submitted,
     argv: Vec<Bytes>,
-    started: Instant,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let Submitted {
+        spec,
+        route,
+        prepare,
+        started,
+    } = command;
     if let Some(moved) = redirect(shared) {
         observe(spec.name, started, &moved);
         pending.push_back(Pending::Ready(moved));
@@ -215,17 +237,16 @@ async fn submit<S>(
     }
     let name = spec.name;
     let is_write = route != Route::Read;
-    let argv = if is_write {
-        match cmd::prepare_write(argv) {
+    let argv = match prepare {
+        Some(prepare) if is_write => match prepare(argv) {
             Ok(argv) => argv,
             Err(reply) => {
                 observe(name, started, &reply);
                 pending.push_back(Pending::Ready(reply));
                 return;
             }
-        }
-    } else {
-        argv
+        },
+        _ => argv,
     };
     // Consecutive writes share entries and consecutive reads share a
     // read barrier, but a read must not run before an earlier write

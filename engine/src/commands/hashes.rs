@@ -211,15 +211,7 @@ pub fn hscan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use crate::reply::Reply;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
-
-    fn bulks(items: &[&str]) -> Reply {
-        Reply::Array(items.iter().map(|s| bulk(s)).collect())
-    }
+    use crate::testing::{bulk, bulks, Harness};
 
     #[test]
     fn set_get_and_listings() {

@@ -249,15 +249,7 @@ mod tests {
     use bytes::Bytes;
 
     use crate::reply::Reply;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
-
-    fn bulks(items: &[&str]) -> Reply {
-        Reply::Array(items.iter().map(|s| bulk(s)).collect())
-    }
+    use crate::testing::{bulk, bulks, Harness};
 
     fn wrongtype() -> Reply {
         Reply::wrong_type()

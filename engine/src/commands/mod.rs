@@ -208,3 +208,32 @@ pub fn execute_read(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     }
     spec.run_read(ctx, argv)
 }
+
+/// Runs a command against a bare dataset the way a node routes it: a write
+/// as apply runs it (at `log_index`, time `now_ms`), a read against the
+/// dataset. For the fuzz target and the test harness; a node goes through
+/// the log and the read barrier instead.
+pub fn execute_bare(data: &mut Dataset, argv: &[Bytes], log_index: u64, now_ms: u64) -> Reply {
+    let writes = argv
+        .first()
+        .and_then(|name| lookup(name))
+        .is_some_and(|spec| spec.writes(argv));
+    if writes {
+        let mut ctx = WriteCtx {
+            data,
+            now_ms,
+            now_ns: now_ms * 1_000_000,
+            log_index,
+            op_index: 0,
+            effects: None,
+        };
+        execute_write(&mut ctx, argv)
+    } else {
+        let ctx = ReadCtx {
+            data,
+            now_ms,
+            applied_index: log_index,
+        };
+        execute_read(&ctx, argv)
+    }
+}

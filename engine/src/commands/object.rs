@@ -161,11 +161,7 @@ pub fn memory(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use crate::reply::Reply;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
+    use crate::testing::{bulk, Harness};
 
     #[test]
     fn encodings() {

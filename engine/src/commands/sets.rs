@@ -174,11 +174,7 @@ mod tests {
     use bytes::Bytes;
 
     use crate::reply::Reply;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
+    use crate::testing::{bulk, Harness};
 
     fn set_of(items: &[&str]) -> Reply {
         Reply::Set(items.iter().map(|s| bulk(s)).collect())

@@ -400,11 +400,7 @@ pub fn xrevrange(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use crate::reply::Reply;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
+    use crate::testing::{bulk, Harness};
 
     fn err(s: &str) -> Reply {
         Reply::error(s)

@@ -369,11 +369,7 @@ pub fn append(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use crate::reply::Reply;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
+    use crate::testing::{bulk, Harness};
 
     #[test]
     fn set_options() {

@@ -598,15 +598,7 @@ pub fn zscan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Harness;
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk(s.as_bytes().to_vec())
-    }
-
-    fn bulks(items: &[&str]) -> Reply {
-        Reply::Array(items.iter().map(|s| bulk(s)).collect())
-    }
+    use crate::testing::{bulk, bulks, Harness};
 
     fn scored(items: &[(&str, f64)]) -> Reply {
         Reply::Pairs(

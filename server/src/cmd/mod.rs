@@ -39,10 +39,12 @@ use raftlimit_engine::{CommandSpec, Reply};
 use crate::session::Session;
 use crate::shared::Shared;
 
-pub use acl::prepare_write;
-
 /// A connection command's handler.
 pub type LocalFn = fn(&mut Session, &Shared, &[Bytes]) -> Reply;
+
+/// Rewrites a command's arguments before they are proposed (hashing the
+/// passwords of ACL SETUSER), or refuses it.
+pub type PrepareFn = fn(Vec<Bytes>) -> Result<Vec<Bytes>, Reply>;
 
 /// The user and password an authenticating command carries, if any.
 pub type CredentialsFn = fn(&[Bytes]) -> Option<(&[u8], &[u8])>;
@@ -81,6 +83,9 @@ pub struct Binding {
     pub name: &'static str,
     pub run: Run,
     pub in_multi: InMulti,
+    /// Applied to every invocation that goes to the Raft node or is queued
+    /// in MULTI.
+    pub prepare: Option<PrepareFn>,
 }
 
 const fn session(name: &'static str, run: LocalFn) -> Binding {
@@ -88,6 +93,7 @@ const fn session(name: &'static str, run: LocalFn) -> Binding {
         name,
         run: Run::Session(run),
         in_multi: InMulti::Queue,
+        prepare: None,
     }
 }
 
@@ -96,6 +102,7 @@ const fn now(name: &'static str, run: Run) -> Binding {
         name,
         run,
         in_multi: InMulti::RunNow,
+        prepare: None,
     }
 }
 
@@ -104,6 +111,7 @@ const fn authenticate(name: &'static str, run: LocalFn, credentials: Credentials
         name,
         run: Run::Authenticate { run, credentials },
         in_multi: InMulti::Queue,
+        prepare: None,
     }
 }
 
@@ -131,8 +139,11 @@ pub static BINDINGS: &[Binding] = &[
     session("sentinel", sentinel::sentinel),
     session("wait", wait::wait),
     // ACL's connection subcommands (WHOAMI, CAT, LOG, DRYRUN, …); the
-    // replicated ones route to the Raft node.
-    session("acl", acl::acl_local),
+    // replicated ones route to the Raft node, SETUSER without passwords.
+    Binding {
+        prepare: Some(acl::prepare_write),
+        ..session("acl", acl::acl_local)
+    },
 ];
 
 /// The binding of `spec`, if the server runs it itself.
