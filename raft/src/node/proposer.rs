@@ -66,6 +66,7 @@ impl Proposer {
     /// Queues a proposal. Never blocks: submission order is log order.
     pub fn submit(&self, proposal: Proposal) -> oneshot::Receiver<ClientOutcome> {
         let (reply, rx) = oneshot::channel();
+        let proposal = proposal.detached();
         let _ = self.tx.send(Pending { proposal, reply });
         rx
     }
@@ -116,7 +117,11 @@ async fn run(
         let (ops, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
         batch_commands.record(ops.len() as f64);
-        match raft.client_write_ff(LogPayload { stamp_ns, ops }).await {
+        let payload = LogPayload {
+            stamp_ns,
+            ops: Arc::new(ops),
+        };
+        match raft.client_write_ff(payload).await {
             Ok(responder) => {
                 let (done_tx, done_rx) = oneshot::channel::<()>();
                 tokio::spawn(async move {
