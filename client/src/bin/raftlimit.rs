@@ -1,0 +1,2 @@
+//! The `raftlimit` command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The `raftlimit` command-line tool.
