@@ -159,7 +159,7 @@ impl Limit {
 /// else milliseconds (the server's finest unit; anything finer is cut).
 pub fn format_period(period: Duration) -> String {
     let ms = period.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

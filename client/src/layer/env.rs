@@ -9,7 +9,7 @@
 //! | `RATE_LIMIT_ALGO` | `gcra`, `sliding` or `fixed` | `gcra` |
 //! | `RATE_LIMIT_KEY` | `ip`, `api_key`, `bearer` or `header:<name>` (falling back to the IP) | `ip` |
 //! | `RATE_LIMIT_EXEMPT` | comma-separated exempt paths | `/healthz,/readyz,/docs,/openapi.json,/metrics` |
-//! | `RATE_LIMIT_DEADLINE_MS` | how long a check may take before the fallback decides | 2000 |
+//! | `RATE_LIMIT_DEADLINE_MS` | how long a check may take before the fallback decides | 3000 |
 //! | `RATE_LIMIT_ON_UNAVAILABLE` | `fallback`, `open` or `closed` | `fallback` |
 //! | `RATE_LIMIT_FALLBACK_SHARE` | share of each limit the local fallback allows, in (0, 1] | 0.5 |
 //! | `RATE_LIMIT_SHADOW` | `1`/`true`: count but never deny | off |
