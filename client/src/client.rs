@@ -207,7 +207,12 @@ impl Client {
             let node = self.pick_node(attempt);
             attempt += 1;
             match self.attempt(node, cmd).await {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    if self.leader().is_none() {
+                        self.spawn_rediscovery();
+                    }
+                    return Ok(value);
+                }
                 Err(Failure::Final(err)) => return Err(err),
                 Err(Failure::Unknown(detail)) if retry == Retry::IfNotApplied => {
                     self.spawn_discovery();
@@ -217,6 +222,7 @@ impl Client {
                     last_error = detail;
                 }
             }
+            tracing::debug!(attempt, error = %last_error, "retrying");
             self.discover_leader().await;
             let elapsed = started.elapsed();
             if elapsed + backoff > policy.budget {
@@ -312,6 +318,13 @@ impl Client {
                         self.inner.leader.store(NO_LEADER, Ordering::Relaxed);
                     }
                 }
+                if err.kind() == ErrorKind::IoError {
+                    // A killed node's port may still accept connections for
+                    // a moment (the kernel queues them), so a lost
+                    // connection, not only a refused one, sends the next
+                    // attempts elsewhere.
+                    *node.down_until.lock() = Some(Instant::now() + DOWN_FOR);
+                }
                 Err(failure)
             }
         }
@@ -366,6 +379,18 @@ impl Client {
         self.inner.nodes.iter().position(|n| n.addr == parsed)
     }
 
+    /// While the leader is unknown (an election was under way at the last
+    /// round), looks again in the background, at most every 200 ms.
+    fn spawn_rediscovery(&self) {
+        let due = match self.inner.discovery.try_lock() {
+            Ok(last) => !matches!(*last, Some(at) if at.elapsed() < Duration::from_millis(200)),
+            Err(_) => false,
+        };
+        if due {
+            self.spawn_discovery();
+        }
+    }
+
     fn spawn_discovery(&self) {
         let client = self.clone();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -397,7 +422,15 @@ impl Client {
             match answer {
                 Ok(Ok(value)) => match parse_role(&value) {
                     Some(Role::Master) => leader = Some(i),
-                    Some(Role::Replica(addr)) => hinted = hinted.or(self.find_node(&addr)),
+                    // A follower names the leader it last heard from, which
+                    // during a failover is the one that just failed.
+                    Some(Role::Replica(addr)) => {
+                        let now = Instant::now();
+                        let alive = self
+                            .find_node(&addr)
+                            .filter(|&n| !self.inner.nodes[n].is_down(now));
+                        hinted = hinted.or(alive);
+                    }
                     None => {}
                 },
                 Ok(Err(ClientError::Server(_))) => role_refused = true,
