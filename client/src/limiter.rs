@@ -14,34 +14,15 @@ use redis::Value;
 use crate::client::{value_text, Client, Retry};
 use crate::error::{ClientError, Result};
 
-/// The algorithm of an inline limit (see docs/limiter.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Algo {
-    #[default]
-    Gcra,
-    Sliding,
-    Fixed,
-}
+/// The algorithm of an inline limit (see docs/limiter.md): the server's own
+/// type, so names and parsing cannot drift apart.
+pub use raftlimit_limiter::Algo;
 
-impl Algo {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algo::Gcra => "gcra",
-            Algo::Sliding => "sliding",
-            Algo::Fixed => "fixed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Algo> {
-        match text.to_ascii_lowercase().as_str() {
-            "gcra" => Ok(Algo::Gcra),
-            "sliding" => Ok(Algo::Sliding),
-            "fixed" => Ok(Algo::Fixed),
-            other => Err(ClientError::Config(format!(
-                "unknown algorithm '{other}': expected gcra, sliding or fixed"
-            ))),
-        }
-    }
+/// Parses an algorithm name (`gcra`, `sliding`, `fixed`, any case).
+pub fn parse_algo(text: &str) -> Result<Algo> {
+    text.trim()
+        .parse::<Algo>()
+        .map_err(|e| ClientError::Config(e.to_string()))
 }
 
 /// What a key is limited to: inline numbers, or a named server-side policy.
@@ -155,45 +136,20 @@ impl Limit {
     }
 }
 
-/// A period in the server's duration syntax: whole seconds when exact,
-/// else milliseconds (the server's finest unit; anything finer is cut).
+/// A period in the server's duration syntax, in its largest exact unit
+/// (`1m`, `1500ms`); anything finer than a millisecond (the server's
+/// smallest unit) is cut.
 pub fn format_period(period: Duration) -> String {
-    let ms = period.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+    let ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX / 1_000_000);
+    raftlimit_limiter::format_duration(ms.saturating_mul(1_000_000))
 }
 
-/// Parses the server's duration syntax (`500ms`, `10s`, `1m`, `24h`, `7d`, `60`).
+/// Parses the server's duration syntax (`500ms`, `10s`, `1m`, `24h`, `7d`,
+/// `60`) with the server's own parser.
 pub fn parse_period(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    let lower = text.to_ascii_lowercase();
-    let (digits, unit_ms) = if let Some(d) = lower.strip_suffix("ms") {
-        (d, 1u64)
-    } else if let Some(d) = lower.strip_suffix('s') {
-        (d, 1_000)
-    } else if let Some(d) = lower.strip_suffix('m') {
-        (d, 60_000)
-    } else if let Some(d) = lower.strip_suffix('h') {
-        (d, 3_600_000)
-    } else if let Some(d) = lower.strip_suffix('d') {
-        (d, 86_400_000)
-    } else {
-        (lower.as_str(), 1_000)
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .filter(|&n| n > 0)
-        .and_then(|n| n.checked_mul(unit_ms))
-        .map(Duration::from_millis)
-        .ok_or_else(|| {
-            ClientError::Config(format!(
-                "invalid duration '{text}': expected a positive integer optionally followed by ms, s, m, h or d"
-            ))
-        })
+    raftlimit_limiter::parse_duration(text.trim().as_bytes())
+        .map(Duration::from_nanos)
+        .map_err(|e| ClientError::Config(e.to_string()))
 }
 
 /// The answer to one check, as the cluster computed it.
@@ -600,7 +556,7 @@ impl Client {
                 "limit" => policy.limit = number()?,
                 "burst" => policy.burst = number()?,
                 "period" => policy.period = parse_period(&text)?,
-                "algo" => policy.algo = Algo::parse(&text)?,
+                "algo" => policy.algo = parse_algo(&text)?,
                 "shadow" => policy.shadow = number()? == 1,
                 _ => {}
             }
@@ -675,7 +631,8 @@ mod tests {
 
     #[test]
     fn periods_round_trip_in_server_syntax() {
-        assert_eq!(format_period(Duration::from_secs(60)), "60s");
+        assert_eq!(format_period(Duration::from_secs(60)), "1m");
+        assert_eq!(format_period(Duration::from_secs(90)), "90s");
         assert_eq!(format_period(Duration::from_millis(1500)), "1500ms");
         assert_eq!(parse_period("1m").ok(), Some(Duration::from_secs(60)));
         assert_eq!(parse_period("500ms").ok(), Some(Duration::from_millis(500)));
@@ -715,7 +672,7 @@ mod tests {
         assert_eq!(
             args,
             [
-                "RL.CHECK", "k", "100", "60s", "BURST", "20", "ALGO", "sliding", "COST", "3", "ID",
+                "RL.CHECK", "k", "100", "1m", "BURST", "20", "ALGO", "sliding", "COST", "3", "ID",
                 "t"
             ]
         );

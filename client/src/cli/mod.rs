@@ -19,7 +19,7 @@ use crate::client::Client;
 use crate::config::{ClientConfig, TlsSettings, DEFAULT_URL};
 use crate::error::ClientError;
 use crate::headers::ceil_secs;
-use crate::limiter::{parse_period, Algo, Check, Decision, Limit, MultiDecision, Policy};
+use crate::limiter::{parse_algo, parse_period, Check, Decision, Limit, MultiDecision, Policy};
 
 pub use watch::{fetch_text, limiter_counts};
 
@@ -221,7 +221,7 @@ impl LimitArgs {
             out = out.burst(burst);
         }
         if let Some(algo) = &self.algo {
-            out = out.algo(Algo::parse(algo)?);
+            out = out.algo(parse_algo(algo)?);
         }
         Ok(out)
     }
@@ -305,6 +305,12 @@ fn print(
     writeln!(out, "{line}").map_err(|e| ClientError::Config(format!("cannot write output: {e}")))
 }
 
+/// `1`/`0` as redis-cli prints the reply, or `{"existed": …}`.
+fn print_existed(out: &mut dyn Write, json: bool, existed: bool) -> Result<(), ClientError> {
+    let value = serde_json::json!({ "existed": existed });
+    print(out, json, value, u8::from(existed).to_string())
+}
+
 async fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, ClientError> {
     let client = Client::new(cli.conn.config()?)?;
     let json = cli.json;
@@ -347,12 +353,7 @@ async fn execute(cli: &Cli, out: &mut dyn Write) -> Result<u8, ClientError> {
         }
         Command::Reset { key } => {
             let existed = client.reset(key).await?;
-            print(
-                out,
-                json,
-                serde_json::json!({ "existed": existed }),
-                (existed as u8).to_string(),
-            )?;
+            print_existed(out, json, existed)?;
             Ok(EXIT_OK)
         }
         Command::Refund { key, units } => {
@@ -403,7 +404,7 @@ async fn policy(
                 burst: burst.unwrap_or(*limit),
                 algo: algo
                     .as_deref()
-                    .map(Algo::parse)
+                    .map(parse_algo)
                     .transpose()?
                     .unwrap_or_default(),
                 shadow: *shadow,
@@ -441,12 +442,7 @@ async fn policy(
         }
         PolicyAction::Del { name } => {
             let existed = client.delete_policy(name).await?;
-            print(
-                out,
-                json,
-                serde_json::json!({ "existed": existed }),
-                (existed as u8).to_string(),
-            )?;
+            print_existed(out, json, existed)?;
             Ok(if existed { EXIT_OK } else { EXIT_DENIED })
         }
     }

@@ -27,7 +27,7 @@ use crate::layer::{
     KeyExtractor, LimitSpec, OnUnavailable, RateLimitBuilder, RateLimitLayer, Rule, TrustedProxies,
     DEFAULT_DEADLINE,
 };
-use crate::limiter::{parse_period, Algo, Limit};
+use crate::limiter::{parse_algo, parse_period, Algo, Limit};
 
 /// The exempt paths when `RATE_LIMIT_EXEMPT` is not set.
 pub const DEFAULT_EXEMPT: &[&str] = &["/healthz", "/readyz", "/docs", "/openapi.json", "/metrics"];
@@ -137,7 +137,7 @@ impl EnvSettings {
         }
         endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         let algo = match get("RATE_LIMIT_ALGO") {
-            Some(a) => Algo::parse(&a).map_err(|e| bad("RATE_LIMIT_ALGO", e))?,
+            Some(a) => parse_algo(&a).map_err(|e| bad("RATE_LIMIT_ALGO", e))?,
             None => Algo::Gcra,
         };
         let key = get("RATE_LIMIT_KEY").unwrap_or_else(|| "ip".into());

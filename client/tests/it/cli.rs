@@ -73,7 +73,7 @@ fn limiter_commands_and_exit_codes() {
     let got = raftlimit(&env, &["policy", "get", "cli"]);
     assert_eq!(
         stdout(&got).trim(),
-        "cli: limit=100 period=60s burst=10 algo=gcra"
+        "cli: limit=100 period=1m burst=10 algo=gcra"
     );
     assert_eq!(code(&raftlimit(&env, &["policy", "get", "none"])), 1);
     assert_eq!(stdout(&raftlimit(&env, &["policy", "list"])).trim(), "cli");
