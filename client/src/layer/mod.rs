@@ -420,11 +420,15 @@ impl Engine {
                 headers: HeaderMap::new(),
             };
         };
+        // Shadow mode changes nothing a client can see, headers included.
         if allowed {
             self.metrics.allowed(&plan.endpoint);
-            return Verdict::Allow {
-                headers: headers_for(&decisions, binding, self.style),
+            let headers = if plan.shadow {
+                HeaderMap::new()
+            } else {
+                headers_for(&decisions, binding, self.style)
             };
+            return Verdict::Allow { headers };
         }
         if plan.shadow {
             self.metrics.shadow_rejected(&plan.endpoint);

@@ -8,6 +8,7 @@ mod cli;
 mod failover;
 mod fallback;
 mod headers;
+mod layer;
 mod support;
 mod tls;
 
