@@ -256,3 +256,43 @@ impl ClientConfigExt {
         raftlimit_client::ClientConfig::from_nodes([format!("127.0.0.1:{port}")]).unwrap()
     }
 }
+
+#[test]
+fn finds_the_leader_through_sentinel_when_role_is_not_permitted() {
+    let env = Env::start();
+    let leader = env
+        .cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .unwrap();
+    let mut admin = env.cluster.client(leader).unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">app-password")
+        .arg("~*")
+        .arg("+@all")
+        .arg("-role")
+        .query(&mut admin)
+        .unwrap();
+    let mut config = env.config();
+    config.username = Some("app".into());
+    config.password = Some("app-password".into());
+    config.cluster_name = "raftlimit-test".into();
+    env.rt.block_on(async {
+        let client = Client::new(config).unwrap();
+        let role = client.execute_on(0, &redis::cmd("ROLE")).await;
+        assert!(
+            matches!(&role, Err(ClientError::Server(m)) if m.starts_with("NOPERM")),
+            "{role:?}"
+        );
+        assert_eq!(client.discover_leader().await, Some(leader));
+        assert!(
+            client
+                .check("sentinel:k", &Limit::per_second(1))
+                .await
+                .unwrap()
+                .allowed
+        );
+    });
+}
