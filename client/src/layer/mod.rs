@@ -264,6 +264,18 @@ impl RateLimitLayer {
     }
 }
 
+/// Without the peer address every client would share one budget; say so
+/// once rather than on every request.
+fn warn_no_peer_address() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "requests carry no peer address, so every client shares the `anonymous` budget; \
+             serve with axum's into_make_service_with_connect_info::<SocketAddr>() or insert a PeerAddr extension"
+        );
+    }
+}
+
 /// The keys and limits of one request.
 struct Planned {
     endpoint: String,
@@ -289,7 +301,12 @@ impl Engine {
                 let identity = spec
                     .key
                     .extract(parts, &self.trusted, &rule.endpoint)
-                    .unwrap_or_else(|| "anonymous".into());
+                    .unwrap_or_else(|| {
+                        if matches!(spec.key, KeyExtractor::ClientIp) {
+                            warn_no_peer_address();
+                        }
+                        "anonymous".into()
+                    });
                 let key = format!("{}:{}:{}:{identity}", self.prefix, rule.endpoint, spec.name);
                 (spec.name.clone(), key, spec.limit.clone())
             })
