@@ -61,7 +61,7 @@ impl Default for OnUnavailable {
 /// The default deadline: long enough to ride out a leader election without
 /// leaving the cluster's answers (an election timeout is 0.4 to 0.8 s, a
 /// split vote takes a second round, then the client retries on the new
-/// leader; 1.7 s was the slowest request seen across a leader kill in the
+/// leader; 1.3 to 2.4 s was the slowest request seen across a leader kill in the
 /// tests), short enough that an outage costs one slow request per pod.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(3);
 
