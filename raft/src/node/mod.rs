@@ -2,6 +2,7 @@
 //! a read, get a [`Reply`]. Routing to the leader, group commit, read
 //! barriers, retries and de-duplication all happen behind it.
 
+mod clock;
 mod config;
 pub mod membership;
 mod proposer;
@@ -25,9 +26,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use clock::{wall_clock_ns, Clock};
 pub use config::NodeConfig;
 pub use membership::MembershipView;
-pub use proposer::wall_clock_ns;
 use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
 use script_executor::ScriptExecutor;
@@ -157,9 +158,19 @@ impl RaftNode {
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
 
-        let proposer = Proposer::spawn(raft.clone(), state.clone(), config.max_batch);
+        let proposer = Proposer::spawn(
+            raft.clone(),
+            state.clone(),
+            config.max_batch,
+            config.clock.clone(),
+        );
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
-        let scripts = ScriptExecutor::spawn(state.clone(), proposer.clone(), barrier.clone())?;
+        let scripts = ScriptExecutor::spawn(
+            state.clone(),
+            proposer.clone(),
+            barrier.clone(),
+            config.clock.clone(),
+        )?;
         let node = Arc::new(RaftNode {
             metrics: raft.metrics(),
             raft,
@@ -732,7 +743,7 @@ impl RaftNode {
                 let state = self.state.read();
                 let ctx = ReadCtx {
                     data: &state.data,
-                    now_ms: state.read_now_ms(wall_clock_ns()),
+                    now_ms: state.read_now_ms(self.config.clock.now_ns()),
                     applied_index: state.last_applied.map_or(0, |l| l.index),
                 };
                 ClientOutcome::Reply(execute_read(&ctx, argv))
@@ -918,13 +929,14 @@ impl RpcHandler for RaftNode {
         }
         let barrier = self.barrier.clone();
         let state = self.state.clone();
+        let clock = self.config.clock.clone();
         async move {
             match barrier.wait().await {
                 Ok(()) => {
                     let state = state.read();
                     let ctx = ReadCtx {
                         data: &state.data,
-                        now_ms: state.read_now_ms(wall_clock_ns()),
+                        now_ms: state.read_now_ms(clock.now_ns()),
                         applied_index: state.last_applied.map_or(0, |l| l.index),
                     };
                     ClientOutcome::Reply(execute_read(&ctx, &argv))
@@ -1002,7 +1014,7 @@ async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
         }
         let due = {
             let state = node.state.read();
-            let now_ms = state.read_now_ms(wall_clock_ns());
+            let now_ms = state.read_now_ms(node.config.clock.now_ns());
             state
                 .data
                 .keyspace

@@ -1,28 +1,21 @@
 //! Group commit: commands that arrive together become one Raft entry.
 //!
 //! The proposer drains everything queued since its last proposal into one
-//! [`LogPayload`], stamps it with the leader's clock and hands it to openraft
+//! [`LogPayload`], stamps it with the leader's [`Clock`] and hands it to openraft
 //! without waiting for the previous entry to commit. openraft in turn hands
 //! the log store batches of entries, which are written with one fsync.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::error::ClientWriteError;
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
+use super::clock::Clock;
 use crate::network::ClientOutcome;
 use crate::payload::{LogPayload, Proposal};
 use crate::storage::AppliedState;
 use crate::types::Raft;
-
-/// Nanoseconds since the Unix epoch by this machine's clock.
-pub fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64)
-}
 
 struct Pending {
     proposal: Proposal,
@@ -36,9 +29,14 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn spawn(raft: Raft, state: Arc<RwLock<AppliedState>>, max_batch: usize) -> Self {
+    pub fn spawn(
+        raft: Raft,
+        state: Arc<RwLock<AppliedState>>,
+        max_batch: usize,
+        clock: Clock,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, state, rx, max_batch.max(1)));
+        tokio::spawn(run(raft, state, rx, max_batch.max(1), clock));
         Proposer { tx }
     }
 
@@ -55,6 +53,7 @@ async fn run(
     state: Arc<RwLock<AppliedState>>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
+    clock: Clock,
 ) {
     let mut last_stamp = 0u64;
     while let Some(first) = rx.recv().await {
@@ -68,7 +67,7 @@ async fn run(
         // The stamp never goes backwards, not even across a leader change:
         // it is at least what this node has already applied.
         let applied_stamp = state.read().last_stamp_ns;
-        let stamp_ns = wall_clock_ns().max(last_stamp).max(applied_stamp);
+        let stamp_ns = clock.now_ns().max(last_stamp).max(applied_stamp);
         last_stamp = stamp_ns;
         let (ops, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
