@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use raftlimit_raft::acl::{Users, DEFAULT_USER};
+use raftlimit_raft::node::Clock;
 use raftlimit_raft::storage::crypto::KEYS_ENV;
 use raftlimit_raft::storage::Keyring;
 use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
@@ -380,6 +381,10 @@ pub struct Config {
     /// The users above, parsed with hashed passwords (set by validation).
     #[serde(skip)]
     pub acl_users: Arc<Users>,
+    /// The node's clock. Not a file setting: the wall clock, unless a test
+    /// harness hands in a clock it advances (clones share its time).
+    #[serde(skip)]
+    pub clock: Clock,
 }
 
 /// A `[policies.NAME]` table.
@@ -669,6 +674,7 @@ impl Config {
         node.max_batch = self.raft.max_batch;
         node.encryption = self.keyring()?;
         node.acl_users = self.acl_users.clone();
+        node.clock = self.clock.clone();
         Ok(node)
     }
 
