@@ -251,7 +251,7 @@ fn summary(info: &raftlimit_launcher::ClusterInfo) {
         );
     }
     if let Some(leader) = info.leader {
-        println!("  leader: node {leader} (any node serves any command)");
+        println!("  leader: node {leader}");
     }
     if let Some(tls) = &info.tls {
         println!(
