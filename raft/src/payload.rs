@@ -22,6 +22,11 @@ impl RequestId {
     /// node's own, so the two kinds never collide.
     const FROM_TOKEN: u64 = 1 << 63;
 
+    /// Whether this id was derived from a client's idempotency token.
+    pub fn is_from_token(&self) -> bool {
+        self.origin & Self::FROM_TOKEN != 0
+    }
+
     /// A node process's origin, from a random number.
     pub fn node_origin(random: u64) -> u64 {
         random & !Self::FROM_TOKEN
@@ -184,6 +189,39 @@ impl std::fmt::Debug for WriteOp {
                 .field("user", user)
                 .field("argv", &LoggedArgv(argv))
                 .finish(),
+        }
+    }
+}
+
+impl Proposal {
+    /// Roughly how many bytes this adds to an entry: its arguments' lengths
+    /// plus a little per argument. Group commit caps entries with it.
+    pub fn size_hint(&self) -> usize {
+        fn argv_size(argv: &[Bytes]) -> usize {
+            argv.iter().map(|a| a.len() + 4).sum()
+        }
+        match self {
+            Proposal::Client { op, .. } => match op {
+                WriteOp::Command(argv) | WriteOp::Script { argv, .. } => argv_size(argv),
+                WriteOp::Transaction { commands, .. } => {
+                    commands.iter().map(|argv| argv_size(argv)).sum()
+                }
+            },
+            Proposal::Sweep { .. } => 8,
+            Proposal::Scripts(round) => {
+                round.loads.iter().map(Bytes::len).sum::<usize>()
+                    + round
+                        .runs
+                        .iter()
+                        .map(|run| {
+                            run.effects
+                                .iter()
+                                .map(|(_, argv)| argv_size(argv))
+                                .sum::<usize>()
+                                + run.reads.iter().map(|k| k.len() + 4).sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
         }
     }
 }

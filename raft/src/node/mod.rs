@@ -43,7 +43,7 @@ use crate::network::{
 };
 use crate::payload::{Proposal, RequestId, Watch, WriteOp};
 use crate::reply::Reply;
-use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store};
+use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store, RETRY_HORIZON};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
@@ -89,6 +89,13 @@ pub struct RaftNode {
     origin: u64,
     next_seq: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The effective leader ([`effective_leader`]), published only when it
+    /// changes. Requests in flight wait on this rather than on openraft's
+    /// metrics, which openraft sends on every iteration of its core loop:
+    /// every waiting request would wake that often for nothing.
+    leader: watch::Receiver<Option<NodeId>>,
+    /// A handle on the state machine, to re-seal its snapshot file online.
+    snapshot_sealer: StateMachine,
     /// Serialises membership changes on the leader, so each one is checked
     /// against the configuration the previous one left.
     membership_lock: Arc<tokio::sync::Mutex<()>>,
@@ -121,7 +128,17 @@ impl RaftNode {
         let store = Store::open(&config.data_dir.join("raft"), config.encryption.clone())?;
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
-        let state_machine = StateMachine::open(store.clone(), config.acl_users.clone())?;
+        let flushed_stamp = log_store.flushed_stamp();
+        let state_machine = StateMachine::open(
+            store.clone(),
+            config.acl_users.clone(),
+            &config.data_dir.join("snapshots"),
+        )?;
+        let applied_stamp = state_machine.applied_stamp();
+        if state_machine.reseal_snapshot()? {
+            tracing::info!("re-sealed the snapshot file with the current encryption key");
+        }
+        let snapshot_sealer = state_machine.clone();
         let state = state_machine.state();
         let acl_generation = state.read().acl_generation();
         let leader_flag = state_machine.leader_flag();
@@ -160,7 +177,8 @@ impl RaftNode {
 
         let proposer = Proposer::spawn(
             raft.clone(),
-            state.clone(),
+            applied_stamp,
+            flushed_stamp,
             config.max_batch,
             config.clock.clone(),
         );
@@ -171,7 +189,10 @@ impl RaftNode {
             barrier.clone(),
             config.clock.clone(),
         )?;
+        let (leader_tx, leader_rx) = watch::channel(None);
         let node = Arc::new(RaftNode {
+            leader: leader_rx,
+            snapshot_sealer,
             metrics: raft.metrics(),
             raft,
             state,
@@ -192,7 +213,12 @@ impl RaftNode {
 
         let server = tokio::spawn(inbound::serve(raft_listener, transport, node.clone()));
         let sweeper = tokio::spawn(sweep_expired(Arc::downgrade(&node)));
-        let leadership = tokio::spawn(track_leadership(node.metrics.clone(), leader_flag));
+        let leadership = tokio::spawn(track_leadership(
+            node.metrics.clone(),
+            node.config.clone(),
+            leader_flag,
+            leader_tx,
+        ));
         let learners = tokio::spawn(keep_learners(Arc::downgrade(&node)));
         node.tasks
             .lock()
@@ -312,20 +338,7 @@ impl RaftNode {
     /// has not heard from a quorum for a while cannot commit anything, so it
     /// counts as no leader: clients get `CLUSTERDOWN` instead of a hang.
     fn effective_leader(&self) -> Option<NodeId> {
-        let m = self.metrics.borrow();
-        let leader = m.current_leader?;
-        if leader == self.config.id {
-            // A leader that removed itself from the voters steps down but
-            // keeps its own vote until a successor's reaches it.
-            if m.state != ServerState::Leader {
-                return None;
-            }
-            let stale_after = 2 * self.config.election_timeout_max.as_millis() as u64;
-            if m.millis_since_quorum_ack.is_some_and(|ms| ms > stale_after) {
-                return None;
-            }
-        }
-        Some(leader)
+        effective_leader(&self.metrics.borrow(), &self.config)
     }
 
     fn next_request_id(&self) -> RequestId {
@@ -623,7 +636,8 @@ impl RaftNode {
         let first = self.start_write(id, &op);
         let node = self.clone();
         async move {
-            let deadline = Instant::now() + node.config.request_timeout;
+            let sent = Instant::now();
+            let deadline = sent + node.config.request_timeout;
             let mut maybe_applied = false;
             let mut attempt = first;
             loop {
@@ -651,6 +665,11 @@ impl RaftNode {
                     }
                 };
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
+                    return gave_up();
+                }
+                // Replicas remember this id only so long: a later re-send
+                // could apply the write twice.
+                if maybe_applied && sent.elapsed() > RETRY_HORIZON {
                     return gave_up();
                 }
                 target = node.effective_leader();
@@ -779,15 +798,13 @@ impl RaftNode {
 
     /// Resolves once a leader other than `target` is known.
     async fn leader_moves_from(&self, target: Option<NodeId>) {
-        let mut metrics = self.metrics.clone();
-        loop {
-            let leader = metrics.borrow_and_update().current_leader;
-            if leader.is_some() && leader != target {
-                return;
-            }
-            if metrics.changed().await.is_err() {
-                return std::future::pending().await;
-            }
+        let mut leader = self.leader.clone();
+        if leader
+            .wait_for(|l| l.is_some() && *l != target)
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -797,17 +814,12 @@ impl RaftNode {
         let until = deadline.min(Instant::now() + self.config.no_leader_timeout);
         // A short pause avoids spinning when the known leader keeps refusing.
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let mut metrics = self.metrics.clone();
-        loop {
-            metrics.borrow_and_update();
-            if let Some(leader) = self.effective_leader() {
-                return Some(leader);
-            }
-            match tokio::time::timeout_at(until, metrics.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return None,
-            }
-        }
+        let mut leader = self.leader.clone();
+        let found = match tokio::time::timeout_at(until, leader.wait_for(Option::is_some)).await {
+            Ok(Ok(found)) => *found,
+            _ => None,
+        };
+        found
     }
 
     /// Builds a snapshot now (admin and tests).
@@ -830,7 +842,10 @@ impl RaftNode {
     /// many records were re-sealed. A node also does this when it opens its
     /// storage, so after a rotation a restart is enough; this does it online.
     pub fn reseal_storage(&self) -> Result<u64> {
-        let resealed = self.store.reseal()?;
+        let mut resealed = self.store.reseal()?;
+        if self.snapshot_sealer.reseal_snapshot()? {
+            resealed += 1;
+        }
         self.store.compact()?;
         Ok(resealed)
     }
@@ -951,16 +966,53 @@ impl RpcHandler for RaftNode {
     }
 }
 
-/// Mirrors "this node leads" into the state machine's metrics flag.
+/// The leader commands should go to, from openraft's view: a node that
+/// believes it leads but has not heard from a quorum for two election
+/// timeouts counts as no leader.
+fn effective_leader(m: &RaftMetrics, config: &NodeConfig) -> Option<NodeId> {
+    let leader = m.current_leader?;
+    if leader == config.id {
+        // A leader that removed itself from the voters steps down but
+        // keeps its own vote until a successor's reaches it.
+        if m.state != ServerState::Leader {
+            return None;
+        }
+        let stale_after = 2 * config.election_timeout_max.as_millis() as u64;
+        if m.millis_since_quorum_ack.is_some_and(|ms| ms > stale_after) {
+            return None;
+        }
+    }
+    Some(leader)
+}
+
+/// Mirrors "this node leads" into the state machine's metrics flag, and
+/// publishes the effective leader whenever it changes. Staleness is a matter
+/// of time, so it is also re-checked on a timer, not only on metrics changes.
 async fn track_leadership(
     mut metrics: watch::Receiver<RaftMetrics>,
+    config: NodeConfig,
     flag: Arc<std::sync::atomic::AtomicBool>,
+    leader: watch::Sender<Option<NodeId>>,
 ) {
+    let mut recheck = tokio::time::interval(config.heartbeat_interval);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let leading = metrics.borrow_and_update().state == ServerState::Leader;
+        let (leading, effective) = {
+            let m = metrics.borrow_and_update();
+            (
+                m.state == ServerState::Leader,
+                effective_leader(&m, &config),
+            )
+        };
         flag.store(leading, Ordering::Relaxed);
-        if metrics.changed().await.is_err() {
-            return;
+        leader.send_if_modified(|known| {
+            let changed = *known != effective;
+            *known = effective;
+            changed
+        });
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = recheck.tick() => {}
         }
     }
 }
@@ -1012,17 +1064,22 @@ async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
         if !node.status().is_leader {
             continue;
         }
-        let due = {
+        let (keys_due, ids_due) = {
             let state = node.state.read();
-            let now_ms = state.read_now_ms(node.config.clock.now_ns());
-            state
+            let now_ns = node.config.clock.now_ns().max(state.last_stamp_ns);
+            let keys_due = state
                 .data
                 .keyspace
                 .first_expiry()
-                .is_some_and(|at| at < now_ms)
+                .is_some_and(|at| at < now_ns / 1_000_000);
+            // Remembered request ids are forgotten in apply; without traffic
+            // nothing would apply, and they would stay.
+            let ids_due = state.dedup_expiry_ns().is_some_and(|at| at < now_ns);
+            (keys_due, ids_due)
         };
-        if due {
-            let rx = node.proposer.submit(Proposal::Sweep { max_keys: 1000 });
+        if keys_due || ids_due {
+            let max_keys = if keys_due { 1000 } else { 0 };
+            let rx = node.proposer.submit(Proposal::Sweep { max_keys });
             drop(node);
             let _ = rx.await;
         }
