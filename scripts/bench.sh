@@ -12,7 +12,7 @@
 #   BENCH_READY_TIMEOUT  seconds to wait for the cluster to elect a leader (default 30)
 #   BENCH_RUN_TIMEOUT    hard limit in seconds for one redis-benchmark run (default 60)
 #   BENCH_DOC            document to update (default docs/benchmarks.md)
-#   BENCH_NO_BUILD=1     use the existing raftlimit-server binary, do not run cargo
+#   BENCH_NO_BUILD=1     use the existing raftlimit-server and raftlimit-cluster binaries, do not run cargo
 #   BENCH_KEEP_TMP=1     keep the temporary directory (configs, logs, data)
 #
 # Everything it starts listens on 127.0.0.1 only, and only the processes it
@@ -59,13 +59,15 @@ for tool in redis-server redis-cli redis-benchmark timeout awk; do
 done
 
 BIN="$RAFTLIMIT_BIN_DIR/raftlimit-server"
+CLUSTER_BIN="$RAFTLIMIT_BIN_DIR/raftlimit-cluster"
 if [ "$RUN_RAFT" = 1 ]; then
-  command -v curl >/dev/null || die "curl is not installed (needed to poll /readyz)"
   if [ "$NO_BUILD" != 1 ]; then
-    log "building raftlimit-server (release)"
-    cargo build --release -p raftlimit-server
+    log "building raftlimit-server and raftlimit-cluster (release)"
+    cargo build --release -p raftlimit-server -p raftlimit-launcher
   fi
-  [ -x "$BIN" ] || die "raftlimit-server binary not found at $BIN (build it with: cargo build --release -p raftlimit-server)"
+  for b in "$BIN" "$CLUSTER_BIN"; do
+    [ -x "$b" ] || die "$b not found (build it with: cargo build --release -p raftlimit-server -p raftlimit-launcher)"
+  done
 fi
 
 # The numbers only mean something on an otherwise idle machine: sample how
@@ -186,95 +188,30 @@ rcli() { # rcli PORT ARGS... -- bounded redis-cli call
 # ---------------------------------------------------------------------------
 # raftlimit cluster.
 
-declare -A RESP HTTP RAFT NODE_PID
 LEADER_PORT="" FOLLOWER_PORT="" LEADER_ID="" FOLLOWER_ID=""
 
-dump_node_logs() {
-  local i
-  for i in 1 2 3; do
-    printf -- '---- node %s log (%s, last 40 lines) ----\n' "$i" "$WORK/node$i.log" >&2
-    tail -n 40 "$WORK/node$i.log" >&2 2>/dev/null || true
-  done
-}
-
-node_status() { # one line per node, for diagnostics
-  local i code role lid
-  for i in 1 2 3; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:${HTTP[$i]}/readyz" 2>/dev/null || true)
-    role=$(rcli "${RESP[$i]}" INFO replication | awk -F: '$1=="role"{print $2}' || true)
-    lid=$(rcli "${RESP[$i]}" INFO replication | awk -F: '$1=="raft_leader_id"{print $2}' || true)
-    printf '  node %s: resp=%s http=%s readyz=%s role=%s raft_leader_id=%s\n' \
-      "$i" "${RESP[$i]}" "${HTTP[$i]}" "${code:-none}" "${role:-?}" "${lid:-?}" >&2
-  done
-}
-
+# The launcher (raftlimit-cluster) reserves the ports, writes the configs,
+# waits until every node is ready and prints the cluster as one JSON line;
+# it stops every node by PID on SIGTERM (stop_started) or when its stdin
+# closes.
 start_cluster() {
-  local ports i j
-  read -r -a ports <<<"$(free_ports 9)"
-  [ ${#ports[@]} -eq 9 ] || die "could not find 9 free loopback ports"
+  local info addrs i
+  coproc LAUNCHER { "$CLUSTER_BIN" up --json --control --dir "$WORK/cluster" --name raftlimit-bench \
+    --server-bin "$BIN" --ready-timeout "${READY_TIMEOUT%.*}" 2>"$WORK/launcher.log"; }
+  PIDS+=("$LAUNCHER_PID")
+  log "raftlimit cluster starting, waiting up to ${READY_TIMEOUT}s for every node and a leader"
+  if ! read -r info <&"${LAUNCHER[0]}"; then
+    cat "$WORK/launcher.log" >&2
+    die "raftlimit cluster failed to start"
+  fi
+  LEADER_ID=$(grep -o '"leader":[0-9]*' <<<"$info" | head -n 1 | cut -d: -f2)
+  mapfile -t addrs < <(grep -o '"addr":"[^"]*"' <<<"$info" | cut -d'"' -f4)
+  [ -n "$LEADER_ID" ] && [ ${#addrs[@]} = 3 ] || die "raftlimit cluster has no leader: $info"
+  LEADER_PORT=${addrs[$((LEADER_ID - 1))]##*:}
   for i in 1 2 3; do
-    RESP[$i]=${ports[$(((i - 1) * 3))]}
-    HTTP[$i]=${ports[$(((i - 1) * 3 + 1))]}
-    RAFT[$i]=${ports[$(((i - 1) * 3 + 2))]}
+    if [ "$i" != "$LEADER_ID" ]; then FOLLOWER_ID=$i; break; fi
   done
-  for i in 1 2 3; do
-    mkdir -p "$WORK/node$i"
-    {
-      echo "node_id = $i"
-      echo "data_dir = \"$WORK/node$i\""
-      echo "resp_addr = \"127.0.0.1:${RESP[$i]}\""
-      echo "http_addr = \"127.0.0.1:${HTTP[$i]}\""
-      echo "raft_addr = \"127.0.0.1:${RAFT[$i]}\""
-      for j in 1 2 3; do
-        echo
-        echo "[[cluster.nodes]]"
-        echo "id = $j"
-        echo "resp_addr = \"127.0.0.1:${RESP[$j]}\""
-        echo "raft_addr = \"127.0.0.1:${RAFT[$j]}\""
-      done
-    } >"$WORK/node$i.toml"
-  done
-  for i in 1 2 3; do
-    "$BIN" --config "$WORK/node$i.toml" >"$WORK/node$i.log" 2>&1 &
-    NODE_PID[$i]=$!
-    PIDS+=("$!")
-  done
-  log "raftlimit nodes started (RESP ${RESP[1]} ${RESP[2]} ${RESP[3]}), waiting up to ${READY_TIMEOUT}s for a leader"
-
-  local deadline=$((SECONDS + ${READY_TIMEOUT%.*})) ready code info role
-  local -a masters slaves
-  while :; do
-    for i in 1 2 3; do
-      if ! kill -0 "${NODE_PID[$i]}" 2>/dev/null; then
-        printf 'bench: raftlimit node %s (pid %s) exited during startup\n' "$i" "${NODE_PID[$i]}" >&2
-        dump_node_logs
-        die "raftlimit cluster failed to start"
-      fi
-    done
-    ready=0 masters=() slaves=()
-    for i in 1 2 3; do
-      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:${HTTP[$i]}/readyz" 2>/dev/null || true)
-      [ "$code" = 200 ] && ready=$((ready + 1))
-      info=$(rcli "${RESP[$i]}" INFO replication || true)
-      role=$(awk -F: '$1=="role"{print $2}' <<<"$info")
-      [ "$role" = master ] && masters+=("$i")
-      [ "$role" = slave ] && slaves+=("$i")
-    done
-    if [ "$ready" = 3 ] && [ ${#masters[@]} = 1 ] && [ ${#slaves[@]} -ge 1 ]; then
-      LEADER_ID=${masters[0]}
-      FOLLOWER_ID=${slaves[0]}
-      LEADER_PORT=${RESP[$LEADER_ID]}
-      FOLLOWER_PORT=${RESP[$FOLLOWER_ID]}
-      break
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      printf 'bench: no raftlimit leader with all nodes ready after %ss; node status:\n' "$READY_TIMEOUT" >&2
-      node_status
-      dump_node_logs
-      die "raftlimit cluster did not become ready"
-    fi
-    sleep 0.5
-  done
+  FOLLOWER_PORT=${addrs[$((FOLLOWER_ID - 1))]##*:}
   log "raftlimit leader is node $LEADER_ID (port $LEADER_PORT); follower node $FOLLOWER_ID (port $FOLLOWER_PORT)"
 }
 

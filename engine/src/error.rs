@@ -16,6 +16,12 @@ pub enum Error {
         what: &'static str,
         source: postcard::Error,
     },
+    /// Writing a snapshot image to the caller's sink failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A snapshot image this build cannot read.
+    #[error("snapshot file {0}")]
+    Snapshot(String),
     /// The Lua interpreter could not be set up.
     #[error("scripting: {0}")]
     Script(String),

@@ -31,7 +31,7 @@ pub use payload::{
     ApplyResponse, LogPayload, LoggedArgv, Proposal, RequestId, ScriptRound, ScriptRun, Watch,
     WriteOp, SCRIPT_CONFLICT,
 };
-pub use state::AppliedState;
+pub use state::{AppliedState, Capture as SnapshotCapture, IMAGE_VERSION, RETRY_HORIZON};
 
 // Commands: the table, execution, and the argument helpers connection-level
 // commands share.

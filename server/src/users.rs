@@ -9,10 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use raftlimit_engine::{quote_rule, valid_user_name, CommandTable, User, Users, DEFAULT_USER};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// A configured secret. Its `Debug` never shows it.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+/// A configured secret. Its `Debug` never shows it; serializing it (to
+/// write a node's config file) does.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -41,7 +42,7 @@ impl From<String> for Secret {
 
 /// A `[[users]]` entry: a name and ACL rules, e.g.
 /// `rules = "on >secret ~app:* +@read +@limiter"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub name: String,

@@ -17,6 +17,8 @@ use crate::error::Error;
 use crate::payload::{LogPayload, Proposal, RequestId, ScriptRound, WriteOp, SCRIPT_CONFLICT};
 use crate::reply::Reply;
 use dedup::DedupTable;
+pub use dedup::RETRY_HORIZON;
+pub use image::{Capture, IMAGE_VERSION};
 
 /// Everything the log has produced so far. The node shares it with readers
 /// behind a lock; only apply and snapshot installation write it.
@@ -107,15 +109,28 @@ impl AppliedState {
         replies
     }
 
-    /// The snapshot image of this state (see [`AppliedState::restore`]).
-    pub fn image(&self) -> Result<Vec<u8>, Error> {
-        image::encode(self)
+    /// A snapshot of this state, taken cheaply under the caller's lock and
+    /// serialized afterwards (see [`AppliedState::restore`]).
+    pub fn capture(&self) -> Result<Capture, Error> {
+        Capture::of(self)
     }
 
-    /// Replaces this state's content with a snapshot image's, keeping the
-    /// configured users and the generation counter.
-    pub fn restore(&mut self, data: &[u8]) -> Result<(), Error> {
-        image::restore(self, data)
+    /// Replaces this state's content with a snapshot image of layout
+    /// `version` ([`IMAGE_VERSION`], or an older one), keeping the configured
+    /// users and the generation counter.
+    pub fn restore(&mut self, version: u16, data: &[u8]) -> Result<(), Error> {
+        image::restore(self, version, data)
+    }
+
+    /// When the de-duplication table next has ids to forget: the leader then
+    /// proposes an entry (an empty sweep) so an idle cluster forgets them too.
+    pub fn dedup_expiry_ns(&self) -> Option<u64> {
+        self.dedup.next_expiry_ns()
+    }
+
+    /// How many request ids the de-duplication table holds.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
     }
 
     /// The reply already given to request `id`, if it was applied recently.
@@ -240,7 +255,10 @@ mod tests {
     const T0: u64 = 1_700_000_000_000_000_000;
 
     fn payload(stamp_ns: u64, ops: Vec<Proposal>) -> LogPayload {
-        LogPayload { stamp_ns, ops }
+        LogPayload {
+            stamp_ns,
+            ops: Arc::new(ops),
+        }
     }
 
     #[test]
@@ -363,12 +381,14 @@ mod tests {
             .acl
             .set_user("default", &["resetpass", ">another-pass"], &AnyCommand)
             .is_ok());
-        state.last_stamp_ns = 1;
-        let data = state.image().unwrap_or_default();
+        let data = state
+            .capture()
+            .and_then(|capture| capture.image_bytes())
+            .unwrap_or_default();
         assert!(!data.windows(11).any(|w| w == b"s3cret-pass"));
         assert!(!data.windows(12).any(|w| w == b"another-pass"));
         let mut fresh = state.empty_like();
-        assert!(fresh.restore(&data).is_ok());
+        assert!(fresh.restore(IMAGE_VERSION, &data).is_ok());
         let alice = fresh.data.acl.user("alice").cloned();
         assert!(alice.is_some_and(|u| u.check_password(b"s3cret-pass") && u.enabled));
         let default = fresh.data.acl.user("default").cloned();

@@ -2,6 +2,7 @@
 //! a read, get a [`Reply`]. Routing to the leader, group commit, read
 //! barriers, retries and de-duplication all happen behind it.
 
+mod clock;
 mod config;
 pub mod membership;
 mod proposer;
@@ -26,9 +27,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use clock::{wall_clock_ns, Clock};
 pub use config::NodeConfig;
 pub use membership::MembershipView;
-pub use proposer::wall_clock_ns;
 use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
 use script_executor::ScriptExecutor;
@@ -40,7 +41,7 @@ use crate::network::peer::PeerContext;
 use crate::network::{
     ClientOutcome, MembershipChange, NetFilter, PeerClient, RpcRequest, RpcResponse, Transport,
 };
-use crate::storage::{KeyUsage, LogStore, ReplicaState, StateMachine, Store};
+use crate::storage::{KeyUsage, LogStore, ReplicaState, StateMachine, Store, RETRY_HORIZON};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
@@ -91,6 +92,8 @@ pub struct RaftNode {
     /// metrics, which openraft sends on every iteration of its core loop:
     /// every waiting request would wake that often for nothing.
     leader: watch::Receiver<Option<NodeId>>,
+    /// A handle on the state machine, to re-seal its snapshot file online.
+    snapshot_sealer: StateMachine,
     /// Serialises membership changes on the leader, so each one is checked
     /// against the configuration the previous one left.
     membership_lock: Arc<tokio::sync::Mutex<()>>,
@@ -124,7 +127,16 @@ impl RaftNode {
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
         let flushed_stamp = log_store.flushed_stamp();
-        let state_machine = StateMachine::open(store.clone(), config.acl_users.clone())?;
+        let state_machine = StateMachine::open(
+            store.clone(),
+            config.acl_users.clone(),
+            &config.data_dir.join("snapshots"),
+        )?;
+        let applied_stamp = state_machine.applied_stamp();
+        if state_machine.reseal_snapshot()? {
+            tracing::info!("re-sealed the snapshot file with the current encryption key");
+        }
+        let snapshot_sealer = state_machine.clone();
         let state = state_machine.state();
         let acl_generation = state.read().acl_generation();
         let leader_flag = state_machine.leader_flag();
@@ -161,13 +173,24 @@ impl RaftNode {
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
 
-        let proposer =
-            Proposer::spawn(raft.clone(), state.clone(), flushed_stamp, config.max_batch);
+        let proposer = Proposer::spawn(
+            raft.clone(),
+            applied_stamp,
+            flushed_stamp,
+            config.max_batch,
+            config.clock.clone(),
+        );
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
-        let scripts = ScriptExecutor::spawn(state.clone(), proposer.clone(), barrier.clone())?;
+        let scripts = ScriptExecutor::spawn(
+            state.clone(),
+            proposer.clone(),
+            barrier.clone(),
+            config.clock.clone(),
+        )?;
         let (leader_tx, leader_rx) = watch::channel(None);
         let node = Arc::new(RaftNode {
             leader: leader_rx,
+            snapshot_sealer,
             metrics: raft.metrics(),
             raft,
             state,
@@ -611,7 +634,8 @@ impl RaftNode {
         let first = self.start_write(id, &op);
         let node = self.clone();
         async move {
-            let deadline = Instant::now() + node.config.request_timeout;
+            let sent = Instant::now();
+            let deadline = sent + node.config.request_timeout;
             let mut maybe_applied = false;
             let mut attempt = first;
             loop {
@@ -639,6 +663,11 @@ impl RaftNode {
                     }
                 };
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
+                    return gave_up();
+                }
+                // Replicas remember this id only so long: a later re-send
+                // could apply the write twice.
+                if maybe_applied && sent.elapsed() > RETRY_HORIZON {
                     return gave_up();
                 }
                 target = node.effective_leader();
@@ -731,7 +760,7 @@ impl RaftNode {
                 let state = self.state.read();
                 let ctx = ReadCtx {
                     data: &state.data,
-                    now_ms: state.read_now_ms(wall_clock_ns()),
+                    now_ms: state.read_now_ms(self.config.clock.now_ns()),
                     applied_index: state.last_applied.map_or(0, |l| l.index),
                 };
                 ClientOutcome::Reply(execute_read(&ctx, argv))
@@ -811,7 +840,10 @@ impl RaftNode {
     /// many records were re-sealed. A node also does this when it opens its
     /// storage, so after a rotation a restart is enough; this does it online.
     pub fn reseal_storage(&self) -> Result<u64> {
-        let resealed = self.store.reseal()?;
+        let mut resealed = self.store.reseal()?;
+        if self.snapshot_sealer.reseal_snapshot()? {
+            resealed += 1;
+        }
         self.store.compact()?;
         Ok(resealed)
     }
@@ -910,13 +942,14 @@ impl RpcHandler for RaftNode {
         }
         let barrier = self.barrier.clone();
         let state = self.state.clone();
+        let clock = self.config.clock.clone();
         async move {
             match barrier.wait().await {
                 Ok(()) => {
                     let state = state.read();
                     let ctx = ReadCtx {
                         data: &state.data,
-                        now_ms: state.read_now_ms(wall_clock_ns()),
+                        now_ms: state.read_now_ms(clock.now_ns()),
                         applied_index: state.last_applied.map_or(0, |l| l.index),
                     };
                     ClientOutcome::Reply(execute_read(&ctx, &argv))
@@ -1029,17 +1062,22 @@ async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
         if !node.status().is_leader {
             continue;
         }
-        let due = {
+        let (keys_due, ids_due) = {
             let state = node.state.read();
-            let now_ms = state.read_now_ms(wall_clock_ns());
-            state
+            let now_ns = node.config.clock.now_ns().max(state.last_stamp_ns);
+            let keys_due = state
                 .data
                 .keyspace
                 .first_expiry()
-                .is_some_and(|at| at < now_ms)
+                .is_some_and(|at| at < now_ns / 1_000_000);
+            // Remembered request ids are forgotten in apply; without traffic
+            // nothing would apply, and they would stay.
+            let ids_due = state.dedup_expiry_ns().is_some_and(|at| at < now_ns);
+            (keys_due, ids_due)
         };
-        if due {
-            let rx = node.proposer.submit(Proposal::Sweep { max_keys: 1000 });
+        if keys_due || ids_due {
+            let max_keys = if keys_due { 1000 } else { 0 };
+            let rx = node.proposer.submit(Proposal::Sweep { max_keys });
             drop(node);
             let _ = rx.await;
         }

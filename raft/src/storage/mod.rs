@@ -9,6 +9,8 @@ mod db;
 #[cfg(feature = "rocksdb")]
 mod log_store;
 #[cfg(feature = "rocksdb")]
+mod snapshot_file;
+#[cfg(feature = "rocksdb")]
 mod state_machine;
 
 pub use crypto::{KeyId, Keyring};
@@ -16,6 +18,8 @@ pub use crypto::{KeyId, Keyring};
 pub use db::{BatchOp, Cf, KeyUsage, Store};
 #[cfg(feature = "rocksdb")]
 pub use log_store::LogStore;
+#[cfg(feature = "rocksdb")]
+pub use raftlimit_engine::RETRY_HORIZON;
 #[cfg(feature = "rocksdb")]
 pub use state_machine::{ReplicaState, StateMachine};
 
