@@ -12,11 +12,20 @@
 //! - [`conn`]: TCP/TLS connections, AUTH, setup calls.
 //! - [`workload`]: the commands (limiter checks, SET/GET/INCR, the `limits` script).
 //! - [`run`]: the engine (threads, connections, pacer, statistics).
+//! - [`suite`]: the side-by-side suite behind `make bench` (servers, cells, CPU, busy check).
+//! - [`report`]: the generated section of `docs/benchmarks.md` and the SVG curve.
+//! - [`servers`]: redis-server and raftlimit cluster processes.
+//! - [`procfs`], [`http`]: CPU counters, `/readyz` and `/metrics`.
 
 pub mod conn;
+pub mod http;
+pub mod procfs;
+pub mod report;
 pub mod resp;
 pub mod run;
 pub mod schedule;
+pub mod servers;
+pub mod suite;
 pub mod workload;
 
 pub use conn::{Target, TlsOptions};

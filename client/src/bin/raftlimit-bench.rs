@@ -1,8 +1,11 @@
-//! `raftlimit-bench`: load generator (`run`) for raftlimit and Redis.
+//! `raftlimit-bench`: load generator (`run`) and side-by-side suite (`suite`).
 //!
 //! `run` drives one target at a given address, closed loop (`-c`, `-P`) or
 //! open loop (`--rate`), and prints the throughput and latency percentiles
-//! (`--json` for the machine-readable result). See `docs/benchmarks.md`.
+//! (`--json` for the machine-readable result). `suite` starts raftlimit
+//! clusters and redis-server instances itself, measures them side by side
+//! and rewrites the results section of `docs/benchmarks.md` and its SVG
+//! curve (`make bench`). See `docs/benchmarks.md`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -10,7 +13,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use raftlimit_client::bench::{self, Edge, RunResult, RunSpec, Target, TlsOptions, Workload};
+use raftlimit_client::bench::suite::{self, SuiteOptions, TargetKind};
+use raftlimit_client::bench::{
+    self, report, Edge, RunResult, RunSpec, Target, TlsOptions, Workload,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +33,72 @@ struct Cli {
 enum Command {
     /// Drive one target with one workload and print the result.
     Run(RunArgs),
+    /// Start raftlimit and redis-server, measure them side by side, write the report.
+    Suite(SuiteArgs),
+}
+
+#[derive(Args, Debug)]
+struct SuiteArgs {
+    /// A short subset for development (three workloads, three settings, short windows).
+    #[arg(long)]
+    quick: bool,
+    /// Comma-separated targets: leader, follower, secure, redis-always, redis-everysec.
+    #[arg(long, value_delimiter = ',')]
+    targets: Option<Vec<TargetKind>>,
+    /// Comma-separated workloads (see `run --help`).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Option<Vec<Workload>>,
+    /// Comma-separated connection counts without pipelining.
+    #[arg(long, value_delimiter = ',')]
+    connections: Option<Vec<usize>>,
+    /// Pipeline depth of the pipelined setting (at 50 connections; 0: none).
+    #[arg(long)]
+    pipelined: Option<usize>,
+    /// Measured time per cell.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Unmeasured time before each cell's window.
+    #[arg(long, value_parser = parse_duration)]
+    warmup: Option<Duration>,
+    /// Measured time of the goal cells (RL.CHECK and the limits script, 50 connections).
+    #[arg(long, value_parser = parse_duration)]
+    goal_duration: Option<Duration>,
+    /// Add a long RL.CHECK run through the leader (e.g. 60s).
+    #[arg(long, value_parser = parse_duration)]
+    steady: Option<Duration>,
+    /// Keys are drawn from 0..keyspace.
+    #[arg(short = 'r', long)]
+    keyspace: Option<u64>,
+    /// Load threads.
+    #[arg(short = 't', long)]
+    threads: Option<usize>,
+    /// Refuse to publish when other processes used more than this share of the CPUs (percent).
+    #[arg(long, default_value_t = 15.0)]
+    busy_threshold: f64,
+    /// The raftlimit-server binary (default: next to this one, or $RAFTLIMIT_SERVER_BIN).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Parent of the servers' data directories; must be disk-backed (default $TMPDIR or /tmp).
+    #[arg(long)]
+    tmp_dir: Option<PathBuf>,
+    /// Keep configs, data and logs.
+    #[arg(long)]
+    keep: bool,
+    /// The document whose generated section is rewritten.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    doc: PathBuf,
+    /// The latency curve (SVG), linked from the document.
+    #[arg(long, default_value = "docs/bench-latency.svg")]
+    svg: PathBuf,
+    /// Raw results (JSON) and the rendered section go here, published or not.
+    #[arg(long, default_value = "bench-results")]
+    results_dir: PathBuf,
+    /// Print the report without touching the document or the SVG.
+    #[arg(long)]
+    no_publish: bool,
+    /// Print how many measurements would run and how long they would take, then stop.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -218,10 +290,161 @@ fn cmd_run(a: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn server_bin(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let candidates: Vec<PathBuf> = [
+        given.cloned(),
+        std::env::var_os("RAFTLIMIT_SERVER_BIN").map(PathBuf::from),
+        std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("raftlimit-server"))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!("raftlimit-server not found (looked at {candidates:?}); build it with `cargo build --release -p raftlimit-server` or pass --server-bin")
+    })
+}
+
+fn suite_options(a: &SuiteArgs) -> anyhow::Result<SuiteOptions> {
+    let bin = server_bin(a.server_bin.as_ref())?;
+    let mut o = if a.quick {
+        SuiteOptions::quick(bin)
+    } else {
+        SuiteOptions::full(bin)
+    };
+    if let Some(t) = &a.targets {
+        o.targets = t.clone();
+    }
+    if let Some(w) = &a.workloads {
+        o.workloads = w.clone();
+    }
+    if a.connections.is_some() || a.pipelined.is_some() {
+        let conns: Vec<usize> = match &a.connections {
+            Some(c) => c.clone(),
+            None => o.configs.iter().filter(|c| c.1 == 1).map(|c| c.0).collect(),
+        };
+        let pipelined = match a.pipelined {
+            Some(p) => p,
+            None => o.configs.iter().find(|c| c.1 > 1).map_or(0, |c| c.1),
+        };
+        o.configs = conns.into_iter().map(|c| (c, 1)).collect();
+        if pipelined > 1 {
+            o.configs.push((50, pipelined));
+        }
+    }
+    if let Some(d) = a.duration {
+        o.duration = d;
+    }
+    if let Some(d) = a.warmup {
+        o.warmup = d;
+    }
+    if let Some(d) = a.goal_duration {
+        o.goal_duration = d;
+    }
+    if let Some(d) = a.steady {
+        o.steady = d;
+    }
+    if let Some(k) = a.keyspace {
+        o.keyspace = k;
+    }
+    if let Some(t) = a.threads {
+        o.threads = t;
+    }
+    if let Some(d) = &a.tmp_dir {
+        o.tmp_dir = d.clone();
+    }
+    o.keep_dir = a.keep;
+    o.busy_threshold_pct = a.busy_threshold;
+    if o.targets.is_empty() || o.workloads.is_empty() || o.configs.is_empty() {
+        bail!("nothing to run: targets, workloads and connection settings must not be empty");
+    }
+    Ok(o)
+}
+
+/// How the document links the SVG: by file name when both share a directory.
+fn svg_link(doc: &std::path::Path, svg: &std::path::Path) -> String {
+    match (doc.parent(), svg.parent(), svg.file_name()) {
+        (Some(d), Some(s), Some(name)) if d == s => name.to_string_lossy().into_owned(),
+        _ => svg.display().to_string(),
+    }
+}
+
+fn cmd_suite(a: &SuiteArgs) -> anyhow::Result<()> {
+    let opts = suite_options(a)?;
+    let publish = !a.no_publish;
+    let fs = suite::filesystem_type(&opts.tmp_dir);
+    if fs == "tmpfs" && publish {
+        bail!(
+            "{} is on tmpfs, where fsync costs nothing and the durable targets would look far faster than they are; \
+             pass --tmp-dir on a disk-backed filesystem",
+            opts.tmp_dir.display()
+        );
+    }
+    let (cells, estimate) = opts.estimate();
+    eprintln!(
+        "==> {cells} measurements, about {:.0} s",
+        estimate.as_secs_f64()
+    );
+    if a.dry_run {
+        return Ok(());
+    }
+    let busy = suite::busy_now(Duration::from_secs(1));
+    if busy > opts.busy_threshold_pct && publish {
+        bail!(
+            "the machine is busy: other processes use {busy:.0}% of the CPUs (limit {:.0}%); nothing was run or written. \
+             Rerun on an idle machine (or --no-publish / --busy-threshold to measure anyway)",
+            opts.busy_threshold_pct
+        );
+    }
+    // Children (every node and redis-server) inherit the raised limit.
+    let max_conns = opts.configs.iter().map(|c| c.0).max().unwrap_or(1);
+    raise_fd_limit(max_conns * 4 + 4096);
+    let meta = suite::gather_meta(&opts, busy);
+    let report = suite::run_suite(&opts, meta, &mut |line| eprintln!("{line}"))?;
+
+    let section = report::render_markdown(&report, &svg_link(&a.doc, &a.svg));
+    let svg = report::render_svg(&report)?;
+    std::fs::create_dir_all(&a.results_dir)
+        .with_context(|| format!("creating {}", a.results_dir.display()))?;
+    let stamp = report.meta.date.replace([' ', ':'], "-");
+    let raw = a.results_dir.join(format!("bench-{stamp}.json"));
+    std::fs::write(&raw, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", raw.display()))?;
+    let md = a.results_dir.join(format!("bench-{stamp}.md"));
+    std::fs::write(&md, &section).with_context(|| format!("writing {}", md.display()))?;
+    let svg_copy = a.results_dir.join(format!("bench-{stamp}.svg"));
+    std::fs::write(&svg_copy, &svg).with_context(|| format!("writing {}", svg_copy.display()))?;
+    println!("{section}");
+    eprintln!("==> raw results in {}, {} and {}", raw.display(), md.display(), svg_copy.display());
+    if !publish {
+        eprintln!(
+            "==> --no-publish: {} and {} left unchanged",
+            a.doc.display(),
+            a.svg.display()
+        );
+        return Ok(());
+    }
+    if let Some(why) = report.busy_reason() {
+        bail!(
+            "not published: {why}; {} and {} are unchanged",
+            a.doc.display(),
+            a.svg.display()
+        );
+    }
+    let doc = std::fs::read_to_string(&a.doc).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    std::fs::write(&a.svg, svg).with_context(|| format!("writing {}", a.svg.display()))?;
+    std::fs::write(&a.doc, report::replace_section(&doc, &section))
+        .with_context(|| format!("writing {}", a.doc.display()))?;
+    eprintln!("==> updated {} and {}", a.doc.display(), a.svg.display());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(a) => cmd_run(a),
+        Command::Suite(a) => cmd_suite(a),
     }
 }
 
