@@ -635,7 +635,7 @@ pub fn render_svg(r: &SuiteReport) -> Result<String, BenchError> {
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.2))
         .fold(1.0f64, f64::max)
-        * 1.5;
+        * 8.0; // headroom on the log scale, above the data, for the legend
     let y_min = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.1))

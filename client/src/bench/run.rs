@@ -703,3 +703,154 @@ fn pace(schedule: Schedule, paces: &[Arc<Pace>], start: Instant, end_ns: u64) {
         p.notify.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::atomic::AtomicU64;
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A RESP server on loopback that answers every request with `+OK`, or
+    /// with an error for every `error_every`-th, and counts what it answered.
+    fn responder(error_every: u64) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let answered = Arc::new(AtomicU64::new(0));
+        let count = answered.clone();
+        std::thread::spawn(move || {
+            let rt = runtime().unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    let Ok((mut s, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let count = count.clone();
+                    tokio::spawn(async move {
+                        let mut replies = Replies::new();
+                        let mut out = Vec::new();
+                        loop {
+                            match replies.fill(&mut s).await {
+                                Ok(true) => {}
+                                _ => return,
+                            }
+                            out.clear();
+                            // Requests are RESP arrays: the reply scanner splits them too.
+                            while let Ok(Some(_)) = replies.next() {
+                                let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+                                if error_every > 0 && n % error_every == 0 {
+                                    out.extend_from_slice(b"-ERR synthetic\r\n");
+                                } else {
+                                    out.extend_from_slice(b"+OK\r\n");
+                                }
+                            }
+                            if s.write_all(&out).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        (addr, answered)
+    }
+
+    fn spec(rate: Option<f64>, connections: usize, pipeline: usize) -> RunSpec {
+        RunSpec {
+            rate,
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(500),
+            drain: Duration::from_secs(5),
+            ..RunSpec::closed(Workload::Set, connections, pipeline)
+        }
+    }
+
+    #[test]
+    fn closed_loop_counts_every_measured_reply() {
+        let (addr, answered) = responder(0);
+        let mut edges = Vec::new();
+        let r = run(&Target::plain(addr), &spec(None, 4, 8), &mut |e| {
+            edges.push(e)
+        })
+        .unwrap();
+        assert_eq!(edges, vec![Edge::Start, Edge::End]);
+        assert!(r.ops > 0);
+        assert_eq!((r.errors, r.io_errors, r.unfinished), (0, 0, 0));
+        // Warmup and the setup check are answered too, but not counted.
+        assert!(answered.load(Ordering::Relaxed) > r.ops);
+        assert!((r.ops_per_sec - r.ops as f64 / 0.5).abs() < 1e-6);
+        assert!(r.latency.p50_ms > 0.0 && r.latency.p50_ms <= r.latency.max_ms);
+        assert!(r.send_lag.is_none());
+    }
+
+    #[test]
+    fn open_loop_sends_exactly_the_requests_due_in_the_window() {
+        let (addr, _) = responder(0);
+        // 2,000/s over a 0.5 s window after 0.1 s: requests 200 to 1199 are measured.
+        let r = run(&Target::plain(addr), &spec(Some(2000.0), 7, 1), &mut |_| {}).unwrap();
+        assert_eq!(r.ops, 1000);
+        assert_eq!(r.ops_per_sec, 2000.0);
+        assert_eq!((r.errors, r.unfinished), (0, 0));
+        assert!(r.send_lag.is_some());
+    }
+
+    #[test]
+    fn error_replies_are_counted_and_sampled() {
+        let (addr, _) = responder(3);
+        let r = run(&Target::plain(addr), &spec(Some(1000.0), 2, 1), &mut |_| {}).unwrap();
+        assert_eq!(r.ops + r.errors, 500);
+        assert!(r.errors >= 160 && r.errors <= 170, "{} errors", r.errors);
+        assert_eq!(r.error_samples, vec!["-ERR synthetic".to_string()]);
+    }
+
+    #[test]
+    fn a_silent_server_leaves_measured_requests_unfinished() {
+        // Accepts connections and reads, never answers (after the setup check).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut first = true;
+            let mut held = Vec::new();
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { return };
+                if first {
+                    // The setup connection: answer its one check.
+                    first = false;
+                    let mut buf = [0u8; 256];
+                    let _ = std::io::Read::read(&mut s, &mut buf);
+                    let _ = std::io::Write::write_all(&mut s, b"+OK\r\n");
+                }
+                held.push(s);
+            }
+        });
+        let mut s = spec(Some(200.0), 2, 1);
+        s.drain = Duration::from_millis(200);
+        let r = run(&Target::plain(addr), &s, &mut |_| {}).unwrap();
+        assert_eq!(r.ops, 0);
+        assert_eq!(r.unfinished, 100);
+    }
+
+    #[test]
+    fn bad_specs_are_refused_before_connecting() {
+        let nowhere = Target::plain("127.0.0.1:9".parse().unwrap());
+        for bad in [
+            spec(None, 0, 1),
+            spec(None, 1, 0),
+            spec(Some(100.0), 1, 4),
+            spec(Some(-1.0), 1, 1),
+            RunSpec {
+                keyspace: 0,
+                ..spec(None, 1, 1)
+            },
+        ] {
+            assert!(
+                matches!(run(&nowhere, &bad, &mut |_| {}), Err(BenchError::Config(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -416,7 +416,12 @@ fn cmd_suite(a: &SuiteArgs) -> anyhow::Result<()> {
     let svg_copy = a.results_dir.join(format!("bench-{stamp}.svg"));
     std::fs::write(&svg_copy, &svg).with_context(|| format!("writing {}", svg_copy.display()))?;
     println!("{section}");
-    eprintln!("==> raw results in {}, {} and {}", raw.display(), md.display(), svg_copy.display());
+    eprintln!(
+        "==> raw results in {}, {} and {}",
+        raw.display(),
+        md.display(),
+        svg_copy.display()
+    );
     if !publish {
         eprintln!(
             "==> --no-publish: {} and {} left unchanged",
