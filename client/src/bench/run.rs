@@ -742,7 +742,7 @@ mod tests {
                             // Requests are RESP arrays: the reply scanner splits them too.
                             while let Ok(Some(_)) = replies.next() {
                                 let n = count.fetch_add(1, Ordering::Relaxed) + 1;
-                                if error_every > 0 && n % error_every == 0 {
+                                if error_every > 0 && n.is_multiple_of(error_every) {
                                     out.extend_from_slice(b"-ERR synthetic\r\n");
                                 } else {
                                     out.extend_from_slice(b"+OK\r\n");
