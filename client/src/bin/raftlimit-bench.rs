@@ -63,7 +63,7 @@ struct SuiteArgs {
     /// Measured time of the goal cells (RL.CHECK and the limits script, 50 connections).
     #[arg(long, value_parser = parse_duration)]
     goal_duration: Option<Duration>,
-    /// Add a long RL.CHECK run through the leader (e.g. 60s).
+    /// Length of the long RL.CHECK run through the leader (default 60s, none with --quick; 0 skips it).
     #[arg(long, value_parser = parse_duration)]
     steady: Option<Duration>,
     /// Keys are drawn from 0..keyspace.
