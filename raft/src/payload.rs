@@ -188,6 +188,39 @@ impl std::fmt::Debug for WriteOp {
     }
 }
 
+impl Proposal {
+    /// Roughly how many bytes this adds to an entry: its arguments' lengths
+    /// plus a little per argument. Group commit caps entries with it.
+    pub fn size_hint(&self) -> usize {
+        fn argv_size(argv: &[Bytes]) -> usize {
+            argv.iter().map(|a| a.len() + 4).sum()
+        }
+        match self {
+            Proposal::Client { op, .. } => match op {
+                WriteOp::Command(argv) | WriteOp::Script { argv, .. } => argv_size(argv),
+                WriteOp::Transaction { commands, .. } => {
+                    commands.iter().map(|argv| argv_size(argv)).sum()
+                }
+            },
+            Proposal::Sweep { .. } => 8,
+            Proposal::Scripts(round) => {
+                round.loads.iter().map(Bytes::len).sum::<usize>()
+                    + round
+                        .runs
+                        .iter()
+                        .map(|run| {
+                            run.effects
+                                .iter()
+                                .map(|(_, argv)| argv_size(argv))
+                                .sum::<usize>()
+                                + run.reads.iter().map(|k| k.len() + 4).sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
 impl WriteOp {
     /// Whether applying this changes ACL users (connections then re-check theirs).
     pub fn touches_acl(&self) -> bool {

@@ -88,6 +88,11 @@ pub struct RaftNode {
     origin: u64,
     next_seq: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The effective leader ([`effective_leader`]), published only when it
+    /// changes. Requests in flight wait on this rather than on openraft's
+    /// metrics, which openraft sends on every iteration of its core loop:
+    /// every waiting request would wake that often for nothing.
+    leader: watch::Receiver<Option<NodeId>>,
     /// Serialises membership changes on the leader, so each one is checked
     /// against the configuration the previous one left.
     membership_lock: Arc<tokio::sync::Mutex<()>>,
@@ -120,6 +125,7 @@ impl RaftNode {
         let store = Store::open(&config.data_dir.join("raft"), config.encryption.clone())?;
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
+        let flushed_stamp = log_store.flushed_stamp();
         let state_machine = StateMachine::open(store.clone(), config.acl_users.clone())?;
         let state = state_machine.state();
         let acl_generation = state.read().acl_generation();
@@ -157,10 +163,13 @@ impl RaftNode {
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
 
-        let proposer = Proposer::spawn(raft.clone(), state.clone(), config.max_batch);
+        let proposer =
+            Proposer::spawn(raft.clone(), state.clone(), flushed_stamp, config.max_batch);
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
         let scripts = ScriptExecutor::spawn(state.clone(), proposer.clone(), barrier.clone())?;
+        let (leader_tx, leader_rx) = watch::channel(None);
         let node = Arc::new(RaftNode {
+            leader: leader_rx,
             metrics: raft.metrics(),
             raft,
             state,
@@ -181,7 +190,12 @@ impl RaftNode {
 
         let server = tokio::spawn(inbound::serve(raft_listener, transport, node.clone()));
         let sweeper = tokio::spawn(sweep_expired(Arc::downgrade(&node)));
-        let leadership = tokio::spawn(track_leadership(node.metrics.clone(), leader_flag));
+        let leadership = tokio::spawn(track_leadership(
+            node.metrics.clone(),
+            node.config.clone(),
+            leader_flag,
+            leader_tx,
+        ));
         let learners = tokio::spawn(keep_learners(Arc::downgrade(&node)));
         node.tasks
             .lock()
@@ -301,20 +315,7 @@ impl RaftNode {
     /// has not heard from a quorum for a while cannot commit anything, so it
     /// counts as no leader: clients get `CLUSTERDOWN` instead of a hang.
     fn effective_leader(&self) -> Option<NodeId> {
-        let m = self.metrics.borrow();
-        let leader = m.current_leader?;
-        if leader == self.config.id {
-            // A leader that removed itself from the voters steps down but
-            // keeps its own vote until a successor's reaches it.
-            if m.state != ServerState::Leader {
-                return None;
-            }
-            let stale_after = 2 * self.config.election_timeout_max.as_millis() as u64;
-            if m.millis_since_quorum_ack.is_some_and(|ms| ms > stale_after) {
-                return None;
-            }
-        }
-        Some(leader)
+        effective_leader(&self.metrics.borrow(), &self.config)
     }
 
     fn next_request_id(&self) -> RequestId {
@@ -768,15 +769,13 @@ impl RaftNode {
 
     /// Resolves once a leader other than `target` is known.
     async fn leader_moves_from(&self, target: Option<NodeId>) {
-        let mut metrics = self.metrics.clone();
-        loop {
-            let leader = metrics.borrow_and_update().current_leader;
-            if leader.is_some() && leader != target {
-                return;
-            }
-            if metrics.changed().await.is_err() {
-                return std::future::pending().await;
-            }
+        let mut leader = self.leader.clone();
+        if leader
+            .wait_for(|l| l.is_some() && *l != target)
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -786,17 +785,12 @@ impl RaftNode {
         let until = deadline.min(Instant::now() + self.config.no_leader_timeout);
         // A short pause avoids spinning when the known leader keeps refusing.
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let mut metrics = self.metrics.clone();
-        loop {
-            metrics.borrow_and_update();
-            if let Some(leader) = self.effective_leader() {
-                return Some(leader);
-            }
-            match tokio::time::timeout_at(until, metrics.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return None,
-            }
-        }
+        let mut leader = self.leader.clone();
+        let found = match tokio::time::timeout_at(until, leader.wait_for(Option::is_some)).await {
+            Ok(Ok(found)) => *found,
+            _ => None,
+        };
+        found
     }
 
     /// Builds a snapshot now (admin and tests).
@@ -939,16 +933,53 @@ impl RpcHandler for RaftNode {
     }
 }
 
-/// Mirrors "this node leads" into the state machine's metrics flag.
+/// The leader commands should go to, from openraft's view: a node that
+/// believes it leads but has not heard from a quorum for two election
+/// timeouts counts as no leader.
+fn effective_leader(m: &RaftMetrics, config: &NodeConfig) -> Option<NodeId> {
+    let leader = m.current_leader?;
+    if leader == config.id {
+        // A leader that removed itself from the voters steps down but
+        // keeps its own vote until a successor's reaches it.
+        if m.state != ServerState::Leader {
+            return None;
+        }
+        let stale_after = 2 * config.election_timeout_max.as_millis() as u64;
+        if m.millis_since_quorum_ack.is_some_and(|ms| ms > stale_after) {
+            return None;
+        }
+    }
+    Some(leader)
+}
+
+/// Mirrors "this node leads" into the state machine's metrics flag, and
+/// publishes the effective leader whenever it changes. Staleness is a matter
+/// of time, so it is also re-checked on a timer, not only on metrics changes.
 async fn track_leadership(
     mut metrics: watch::Receiver<RaftMetrics>,
+    config: NodeConfig,
     flag: Arc<std::sync::atomic::AtomicBool>,
+    leader: watch::Sender<Option<NodeId>>,
 ) {
+    let mut recheck = tokio::time::interval(config.heartbeat_interval);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let leading = metrics.borrow_and_update().state == ServerState::Leader;
+        let (leading, effective) = {
+            let m = metrics.borrow_and_update();
+            (
+                m.state == ServerState::Leader,
+                effective_leader(&m, &config),
+            )
+        };
         flag.store(leading, Ordering::Relaxed);
-        if metrics.changed().await.is_err() {
-            return;
+        leader.send_if_modified(|known| {
+            let changed = *known != effective;
+            *known = effective;
+            changed
+        });
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = recheck.tick() => {}
         }
     }
 }

@@ -1,16 +1,23 @@
 //! Group commit: commands that arrive together become one Raft entry.
 //!
 //! The proposer drains everything queued since its last proposal into one
-//! [`LogPayload`], stamps it with the leader's clock and hands it to openraft
-//! without waiting for the previous entry to commit. openraft in turn hands
-//! the log store batches of entries, which are written with one fsync.
+//! [`LogPayload`], stamps it with the leader's clock and hands it to openraft.
+//! It then waits until that entry is fsynced on this node before it builds
+//! the next one: openraft 0.9 appends each proposal as its own entry with
+//! its own fsync, one after another, so proposing every command the instant
+//! it arrives would make entries of one command each and queue their
+//! fsyncs. Waiting lets every command that arrives during one fsync share
+//! the next entry. An idle node proposes a lone command at once, so the
+//! wait adds no latency when there is nothing to share with; it does not
+//! wait for commit either, so replication of one entry overlaps the local
+//! append of the next.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::error::ClientWriteError;
 use parking_lot::RwLock;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::network::ClientOutcome;
 use crate::payload::{LogPayload, Proposal};
@@ -35,10 +42,25 @@ pub struct Proposer {
     tx: mpsc::UnboundedSender<Pending>,
 }
 
+/// Most argument bytes one entry carries: a few huge values do not make
+/// one huge entry (and AppendEntries frame); the next entry takes the rest.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// How long the proposer waits for its previous entry to reach the disk
+/// before it proposes anyway: a safety valve for an append that openraft
+/// never performs (leadership lost in between), not a tuning knob.
+const FLUSH_WAIT_LIMIT: Duration = Duration::from_millis(20);
+
 impl Proposer {
-    pub fn spawn(raft: Raft, state: Arc<RwLock<AppliedState>>, max_batch: usize) -> Self {
+    /// `flushed` follows the greatest stamp the local log store has fsynced.
+    pub fn spawn(
+        raft: Raft,
+        state: Arc<RwLock<AppliedState>>,
+        flushed: watch::Receiver<u64>,
+        max_batch: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, state, rx, max_batch.max(1)));
+        tokio::spawn(run(raft, state, flushed, rx, max_batch.max(1)));
         Proposer { tx }
     }
 
@@ -53,30 +75,55 @@ impl Proposer {
 async fn run(
     raft: Raft,
     state: Arc<RwLock<AppliedState>>,
+    mut flushed: watch::Receiver<u64>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
 ) {
+    let batch_commands = metrics::histogram!("raftlimit_batch_commands");
     let mut last_stamp = 0u64;
-    while let Some(first) = rx.recv().await {
+    // A command that did not fit in the previous entry opens the next one.
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match rx.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let mut bytes = first.proposal.size_hint();
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(next) => {
+                    bytes += next.proposal.size_hint();
+                    if bytes > MAX_BATCH_BYTES {
+                        carried = Some(next);
+                        break;
+                    }
+                    batch.push(next);
+                }
                 Err(_) => break,
             }
         }
         // The stamp never goes backwards, not even across a leader change:
-        // it is at least what this node has already applied.
+        // it is at least what this node has already applied. It also always
+        // moves forward, so each entry's stamp identifies it to the
+        // flush wait below.
         let applied_stamp = state.read().last_stamp_ns;
-        let stamp_ns = wall_clock_ns().max(last_stamp).max(applied_stamp);
+        let stamp_ns = wall_clock_ns()
+            .max(last_stamp.saturating_add(1))
+            .max(applied_stamp);
         last_stamp = stamp_ns;
         let (ops, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
-        metrics::histogram!("raftlimit_batch_commands").record(ops.len() as f64);
+        batch_commands.record(ops.len() as f64);
         match raft.client_write_ff(LogPayload { stamp_ns, ops }).await {
             Ok(responder) => {
+                let (done_tx, done_rx) = oneshot::channel::<()>();
                 tokio::spawn(async move {
                     let outcome = responder.await;
+                    drop(done_tx);
                     match outcome {
                         Ok(Ok(response)) => {
                             let mut results = response.data.replies.into_iter();
@@ -112,6 +159,13 @@ async fn run(
                         }
                     }
                 });
+                // Wait until the entry is on the local disk (or its fate is
+                // known, or the valve opens) while the next batch gathers.
+                tokio::select! {
+                    _ = flushed.wait_for(|s| *s >= stamp_ns) => {}
+                    _ = done_rx => {}
+                    () = tokio::time::sleep(FLUSH_WAIT_LIMIT) => {}
+                }
             }
             Err(fatal) => {
                 for reply in replies {

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
+use openraft::{EntryPayload, LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
+use tokio::sync::watch;
 
 use super::db::{BatchOp, Cf, Store};
 use super::storage_err;
@@ -36,6 +37,10 @@ pub struct LogStore {
     store: Arc<Store>,
     /// Highest committed index this node has been told about, for INFO and /readyz.
     committed_index: Arc<AtomicU64>,
+    /// The greatest entry stamp durably appended here. Stamps strictly
+    /// increase, so the proposer learns from it that its last entry is on
+    /// disk and the next batch may go (see `node::proposer`).
+    flushed_stamp: Arc<watch::Sender<u64>>,
 }
 
 impl LogStore {
@@ -43,7 +48,13 @@ impl LogStore {
         LogStore {
             store,
             committed_index: Arc::new(AtomicU64::new(0)),
+            flushed_stamp: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// Follows the greatest stamp of an entry appended and fsynced here.
+    pub fn flushed_stamp(&self) -> watch::Receiver<u64> {
+        self.flushed_stamp.subscribe()
     }
 
     /// The latest commit index seen (0 before the first).
@@ -176,7 +187,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut ops = Vec::new();
+        let mut stamp = 0;
         for entry in entries {
+            if let EntryPayload::Normal(payload) = &entry.payload {
+                stamp = stamp.max(payload.stamp_ns);
+            }
             let bytes = encode("log entry", &entry)
                 .map_err(|e| storage_err(StorageIOError::write_logs, &e))?;
             ops.push(BatchOp::Put(
@@ -193,6 +208,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match result {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
+                self.flushed_stamp.send_if_modified(|flushed| {
+                    let newer = stamp > *flushed;
+                    if newer {
+                        *flushed = stamp;
+                    }
+                    newer
+                });
                 Ok(())
             }
             Err(err) => {
