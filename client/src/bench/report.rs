@@ -374,7 +374,7 @@ pub fn render_markdown(r: &SuiteReport, svg_name: &str) -> String {
         out,
         "Latency in milliseconds from the request's write to its reply. *cmds/entry*: mean commands per Raft \
          log entry on the leader (group commit). CPU in microseconds per operation: *server* is the leader or \
-         redis-server, *replicas* the two followers together, *client* this load generator."
+         redis-server, *replicas* each follower, *client* this load generator."
     );
     let _ = writeln!(out);
     let _ = writeln!(
@@ -523,7 +523,11 @@ fn cost_row(cell: &Cell, lead: &str) -> String {
         if vals.is_empty() {
             "–".into()
         } else {
-            format!("{:.1}", vals.iter().sum::<f64>())
+            // One value per process: the two followers are shown side by side.
+            vals.iter()
+                .map(|v| format!("{v:.1}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
         }
     };
     let l = &res.latency;
@@ -781,6 +785,14 @@ mod tests {
                     us_per_op: Some(20.0),
                 },
                 ProcessCpu {
+                    role: if t.is_redis() { "-" } else { "follower" }.into(),
+                    us_per_op: Some(11.0),
+                },
+                ProcessCpu {
+                    role: if t.is_redis() { "-" } else { "follower" }.into(),
+                    us_per_op: Some(12.5),
+                },
+                ProcessCpu {
                     role: "client".into(),
                     us_per_op: Some(3.0),
                 },
@@ -924,7 +936,7 @@ mod tests {
             "{md}"
         );
         // Cost rows: CPU per role, batch size.
-        assert!(md.contains("| SET | 50 | 1 | raftlimit leader | 10,000 | 4.00 | 12.0 | 24.0 | 36.0 | 48.0 | 0 | 4.0 | 20.0 | – | 3.0 | 0 |"), "{md}");
+        assert!(md.contains("| SET | 50 | 1 | raftlimit leader | 10,000 | 4.00 | 12.0 | 24.0 | 36.0 | 48.0 | 0 | 4.0 | 20.0 | 11.0 / 12.5 | 3.0 | 0 |"), "{md}");
         assert!(
             md.contains("raftlimit TLS+AUTH+enc Set (50 conns) failed: connect refused")
                 || md.contains("failed: connect refused")
