@@ -550,6 +550,9 @@ fn cost_row(cell: &Cell, lead: &str) -> String {
 
 fn notes(r: &SuiteReport) -> Vec<String> {
     let mut notes = r.notes.clone();
+    if let Some(why) = &r.incomplete {
+        notes.insert(0, format!("**Incomplete run:** {why}."));
+    }
     for c in &r.cells {
         let at = format!(
             "{} {} ({})",
@@ -902,6 +905,7 @@ mod tests {
             cells,
             notes: vec![],
             busy_threshold_pct: 15.0,
+            incomplete: None,
         }
     }
 

@@ -323,6 +323,8 @@ pub struct SuiteReport {
     pub cells: Vec<Cell>,
     pub notes: Vec<String>,
     pub busy_threshold_pct: f64,
+    /// Why the run stopped before its end (a group's servers did not start).
+    pub incomplete: Option<String>,
 }
 
 impl SuiteReport {
@@ -410,13 +412,21 @@ impl Servers {
             Some(dir)
         };
         let want = |t: TargetKind| opts.targets.contains(&t);
+        // A port picked free can be taken by another program before the
+        // server binds it; such a start fails at once and is tried again
+        // on fresh ports.
         let cluster = |name: &str, secure: bool| {
-            start_cluster(&ClusterOptions {
-                bin: opts.server_bin.clone(),
-                dir: path.join(name),
-                secure,
-                ready_timeout: opts.ready_timeout,
+            retry(|attempt| {
+                start_cluster(&ClusterOptions {
+                    bin: opts.server_bin.clone(),
+                    dir: path.join(format!("{name}-{attempt}")),
+                    secure,
+                    ready_timeout: opts.ready_timeout,
+                })
             })
+        };
+        let redis = |name: &str, fsync| {
+            retry(|attempt| start_redis(&path.join(format!("{name}-{attempt}")), fsync))
         };
         Ok(Self {
             plain: if want(TargetKind::Leader) || want(TargetKind::Follower) {
@@ -430,12 +440,12 @@ impl Servers {
                 None
             },
             always: if want(TargetKind::RedisAlways) {
-                Some(start_redis(&path.join("redis-always"), Fsync::Always)?)
+                Some(redis("redis-always", Fsync::Always)?)
             } else {
                 None
             },
             everysec: if want(TargetKind::RedisEverysec) {
-                Some(start_redis(&path.join("redis-everysec"), Fsync::Everysec)?)
+                Some(redis("redis-everysec", Fsync::Everysec)?)
             } else {
                 None
             },
@@ -461,6 +471,20 @@ impl Servers {
             TargetKind::Leader | TargetKind::Follower => self.plain.as_ref(),
             TargetKind::Secure => self.secure.as_ref(),
             _ => None,
+        }
+    }
+}
+
+/// Tries a server start up to three times.
+fn retry<T>(mut start: impl FnMut(u32) -> Result<T, BenchError>) -> Result<T, BenchError> {
+    let mut attempt = 1;
+    loop {
+        match start(attempt) {
+            Err(e) if attempt < 3 => {
+                eprintln!("server start {attempt} failed, retrying on fresh ports: {e}");
+                attempt += 1;
+            }
+            other => return other,
         }
     }
 }
@@ -648,6 +672,7 @@ pub fn run_suite(
         cells: Vec::new(),
         notes: Vec::new(),
         busy_threshold_pct: opts.busy_threshold_pct,
+        incomplete: None,
     };
     let mut rng = rand::thread_rng();
     let (total, _) = opts.estimate();
@@ -670,7 +695,16 @@ pub fn run_suite(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let servers = Servers::start(opts, g + 1, parent.path())?;
+        let servers = match Servers::start(opts, g + 1, parent.path()) {
+            Ok(s) => s,
+            Err(e) => {
+                // What was measured so far is still worth the raw results.
+                let why = format!("the servers of group {} did not start: {e}", g + 1);
+                progress(&why);
+                report.incomplete = Some(why);
+                break;
+            }
+        };
         let mut log = |cell: &Cell, report: &mut SuiteReport| {
             done += 1;
             let what = match (&cell.result, &cell.failure) {

@@ -430,6 +430,13 @@ fn cmd_suite(a: &SuiteArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Some(why) = &report.incomplete {
+        bail!(
+            "not published: {why}; {} and {} are unchanged",
+            a.doc.display(),
+            a.svg.display()
+        );
+    }
     if let Some(why) = report.busy_reason() {
         bail!(
             "not published: {why}; {} and {} are unchanged",
