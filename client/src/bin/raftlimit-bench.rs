@@ -422,6 +422,13 @@ fn cmd_suite(a: &SuiteArgs) -> anyhow::Result<()> {
         md.display(),
         svg_copy.display()
     );
+    if let Some(why) = &report.incomplete {
+        bail!(
+            "not published: {why}; {} and {} are unchanged",
+            a.doc.display(),
+            a.svg.display()
+        );
+    }
     if !publish {
         eprintln!(
             "==> --no-publish: {} and {} left unchanged",
@@ -429,13 +436,6 @@ fn cmd_suite(a: &SuiteArgs) -> anyhow::Result<()> {
             a.svg.display()
         );
         return Ok(());
-    }
-    if let Some(why) = &report.incomplete {
-        bail!(
-            "not published: {why}; {} and {} are unchanged",
-            a.doc.display(),
-            a.svg.display()
-        );
     }
     if let Some(why) = report.busy_reason() {
         bail!(
