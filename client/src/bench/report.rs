@@ -377,14 +377,7 @@ pub fn render_markdown(r: &SuiteReport, svg_name: &str) -> String {
          redis-server, *replicas* each follower, *client* this load generator."
     );
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "| Workload | Conns | P | Target | ops/s | p50 | p95 | p99 | p99.9 | max | errors | cmds/entry | CPU µs/op server | replicas | client | leader changes |"
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
+    let _ = writeln!(out, "{COST_HEADER}");
     for &w in &workloads {
         for &(c, p) in &settings {
             for &t in &targets {
@@ -471,14 +464,7 @@ pub fn render_markdown(r: &SuiteReport, svg_name: &str) -> String {
         .collect();
     if !steady.is_empty() {
         let _ = writeln!(out, "\n### Long run\n");
-        let _ = writeln!(
-            out,
-            "| Workload | Conns | P | Target | ops/s | p50 | p95 | p99 | p99.9 | max | errors | cmds/entry | CPU µs/op server | replicas | client | leader changes |"
-        );
-        let _ = writeln!(
-            out,
-            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        );
+        let _ = writeln!(out, "{COST_HEADER}");
         for c in steady {
             let secs = c.result.as_ref().map_or(0.0, |r| r.seconds);
             let _ = writeln!(
@@ -508,6 +494,9 @@ pub fn render_markdown(r: &SuiteReport, svg_name: &str) -> String {
     let _ = writeln!(out, "{END}");
     out
 }
+
+/// Heading of the tables with one row per measurement ([`cost_row`]).
+const COST_HEADER: &str = "| Workload | Conns | P | Target | ops/s | p50 | p95 | p99 | p99.9 | max | errors | cmds/entry | CPU µs/op server | replicas | client | leader changes |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 fn cost_row(cell: &Cell, lead: &str) -> String {
     let Some(res) = &cell.result else {

@@ -208,48 +208,99 @@ impl SuiteOptions {
         connections == 50 && pipeline == 1 && w == target.curve_workload()
     }
 
-    /// Cells to run, and a rough estimate of the time they take.
-    pub fn estimate(&self) -> (usize, Duration) {
-        let per_cell = |d: Duration| self.warmup + d + Duration::from_millis(400);
-        let mut cells = 0;
-        let mut time = Duration::ZERO;
-        for group in GROUPS {
-            let ws: Vec<Workload> = group
-                .iter()
-                .copied()
-                .filter(|w| self.workloads.contains(w))
-                .collect();
-            if ws.is_empty() {
-                continue;
-            }
-            time += Duration::from_secs(6);
-            for &w in &ws {
-                for t in self.targets.iter().filter(|t| t.runs(w)) {
-                    for &(c, p) in &self.configs {
-                        cells += 1;
-                        let d = if self.is_goal(*t, w, c, p) {
+    /// Every measurement, group by group, in run order. Within a workload
+    /// and setting the targets are shuffled (`rng`), so slow drift on the
+    /// machine touches all of them alike.
+    pub fn plan(&self, rng: &mut impl rand::Rng) -> Vec<(usize, Vec<Planned>)> {
+        let mut groups = Vec::new();
+        for (g, group) in GROUPS.iter().enumerate() {
+            let mut cells = Vec::new();
+            for &w in group.iter().filter(|w| self.workloads.contains(w)) {
+                let targets: Vec<TargetKind> =
+                    self.targets.iter().copied().filter(|t| t.runs(w)).collect();
+                let shuffled = |rng: &mut _| {
+                    let mut order = targets.clone();
+                    order.shuffle(rng);
+                    order
+                };
+                for &(c, p) in &self.configs {
+                    for t in shuffled(rng) {
+                        let duration = if self.is_goal(t, w, c, p) {
                             self.goal_duration
                         } else {
                             self.duration
                         };
-                        time += per_cell(d);
-                    }
-                    if t.curve_workload() == w {
-                        cells += self.curve_percents.len();
-                        time += per_cell(self.duration) * self.curve_percents.len() as u32;
+                        cells.push(Planned {
+                            target: t,
+                            workload: w,
+                            kind: CellKind::Matrix,
+                            connections: c,
+                            pipeline: p,
+                            duration,
+                        });
                     }
                 }
+                for &pct in &self.curve_percents {
+                    for t in shuffled(rng)
+                        .into_iter()
+                        .filter(|t| t.curve_workload() == w)
+                    {
+                        cells.push(Planned {
+                            target: t,
+                            workload: w,
+                            kind: CellKind::Curve(pct),
+                            connections: self.curve_connections,
+                            pipeline: 1,
+                            duration: self.duration,
+                        });
+                    }
+                }
+                if w == Workload::RlCheckGcra
+                    && !self.steady.is_zero()
+                    && targets.contains(&TargetKind::Leader)
+                {
+                    cells.push(Planned {
+                        target: TargetKind::Leader,
+                        workload: w,
+                        kind: CellKind::Steady,
+                        connections: 50,
+                        pipeline: 1,
+                        duration: self.steady,
+                    });
+                }
             }
-            if ws.contains(&Workload::RlCheckGcra)
-                && !self.steady.is_zero()
-                && self.targets.contains(&TargetKind::Leader)
-            {
-                cells += 1;
-                time += per_cell(self.steady);
+            if !cells.is_empty() {
+                groups.push((g + 1, cells));
             }
         }
+        groups
+    }
+
+    /// How many measurements the plan has, and a rough estimate of their time
+    /// (warmup, window and setup per cell, server starts per group).
+    pub fn estimate(&self) -> (usize, Duration) {
+        let plan = self.plan(&mut rand::thread_rng());
+        let cells = plan.iter().map(|(_, c)| c.len()).sum();
+        let time = plan
+            .iter()
+            .flat_map(|(_, c)| c.iter())
+            .map(|c| self.warmup + c.duration + Duration::from_millis(400))
+            .sum::<Duration>()
+            + Duration::from_secs(6) * plan.len() as u32;
         (cells, time)
     }
+}
+
+/// One measurement of the plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Planned {
+    pub target: TargetKind,
+    pub workload: Workload,
+    pub kind: CellKind,
+    pub connections: usize,
+    pub pipeline: usize,
+    /// The measured window.
+    pub duration: Duration,
 }
 
 /// CPU of one process over a cell.
@@ -651,6 +702,36 @@ pub fn busy_now(over: Duration) -> f64 {
     CpuDelta::between(&before, &CpuSample::take(&me)).others_pct()
 }
 
+/// One line about a finished measurement.
+fn progress_line(cell: &Cell, done: usize, total: usize) -> String {
+    let what = match (&cell.result, &cell.failure) {
+        (Some(r), _) => format!(
+            "{:>9.0} ops/s  p50 {:.2} p99 {:.2} max {:.1} ms{}",
+            r.ops_per_sec,
+            r.latency.p50_ms,
+            r.latency.p99_ms,
+            r.latency.max_ms,
+            if r.errors > 0 {
+                format!("  {} errors", r.errors)
+            } else {
+                String::new()
+            }
+        ),
+        (None, Some(f)) => format!("failed: {f}"),
+        (None, None) => "no result".into(),
+    };
+    let mode = match cell.kind {
+        CellKind::Matrix => format!("c={} P={}", cell.connections, cell.pipeline),
+        CellKind::Curve(p) => format!("open {p}%"),
+        CellKind::Steady => "steady".into(),
+    };
+    format!(
+        "[{done}/{total}] {:<22} {:<24} {mode:<12} {what}",
+        cell.target.label(),
+        cell.workload.label()
+    )
+}
+
 /// Runs the suite; `progress` gets one line per finished cell.
 pub fn run_suite(
     opts: &SuiteOptions,
@@ -674,125 +755,60 @@ pub fn run_suite(
         busy_threshold_pct: opts.busy_threshold_pct,
         incomplete: None,
     };
-    let mut rng = rand::thread_rng();
-    let (total, _) = opts.estimate();
+    let plan = opts.plan(&mut rand::thread_rng());
+    let total: usize = plan.iter().map(|(_, c)| c.len()).sum();
     let mut done = 0usize;
-    for (g, group) in GROUPS.iter().enumerate() {
-        let workloads: Vec<Workload> = group
-            .iter()
-            .copied()
-            .filter(|w| opts.workloads.contains(w))
-            .collect();
-        if workloads.is_empty() {
-            continue;
+    for (g, cells) in plan {
+        let mut names: Vec<&str> = Vec::new();
+        for c in &cells {
+            if !names.contains(&c.workload.label()) {
+                names.push(c.workload.label());
+            }
         }
         progress(&format!(
-            "group {}: {} — starting fresh servers",
-            g + 1,
-            workloads
-                .iter()
-                .map(|w| w.label())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "group {g}: {} — starting fresh servers",
+            names.join(", ")
         ));
-        let servers = match Servers::start(opts, g + 1, parent.path()) {
+        let servers = match Servers::start(opts, g, parent.path()) {
             Ok(s) => s,
             Err(e) => {
                 // What was measured so far is still worth the raw results.
-                let why = format!("the servers of group {} did not start: {e}", g + 1);
+                let why = format!("the servers of group {g} did not start: {e}");
                 progress(&why);
                 report.incomplete = Some(why);
                 break;
             }
         };
-        let mut log = |cell: &Cell, report: &mut SuiteReport| {
+        for planned in cells {
+            let mut s = spec(
+                opts,
+                planned.workload,
+                planned.connections,
+                planned.pipeline,
+                planned.duration,
+            );
+            if let CellKind::Curve(pct) = planned.kind {
+                // A fraction of the best closed-loop throughput without pipelining.
+                let saturation = report
+                    .cells
+                    .iter()
+                    .filter(|c| {
+                        c.kind == CellKind::Matrix
+                            && c.target == planned.target
+                            && c.workload == planned.workload
+                            && c.pipeline == 1
+                    })
+                    .filter_map(Cell::ops)
+                    .fold(0.0f64, f64::max);
+                if saturation <= 0.0 {
+                    continue;
+                }
+                s.rate = Some(saturation * f64::from(pct) / 100.0);
+            }
+            let cell = measure(&servers, planned.target, &s, planned.kind);
             done += 1;
-            let what = match (&cell.result, &cell.failure) {
-                (Some(r), _) => format!(
-                    "{:>9.0} ops/s  p50 {:.2} p99 {:.2} max {:.1} ms{}",
-                    r.ops_per_sec,
-                    r.latency.p50_ms,
-                    r.latency.p99_ms,
-                    r.latency.max_ms,
-                    if r.errors > 0 {
-                        format!("  {} errors", r.errors)
-                    } else {
-                        String::new()
-                    }
-                ),
-                (None, Some(f)) => format!("failed: {f}"),
-                (None, None) => "no result".into(),
-            };
-            let mode = match cell.kind {
-                CellKind::Matrix => format!("c={} P={}", cell.connections, cell.pipeline),
-                CellKind::Curve(p) => format!("open {p}%"),
-                CellKind::Steady => "steady".into(),
-            };
-            progress(&format!(
-                "[{done}/{total}] {:<22} {:<24} {mode:<12} {what}",
-                cell.target.label(),
-                cell.workload.label()
-            ));
-            report.cells.push(cell.clone());
-        };
-        for &w in &workloads {
-            let targets: Vec<TargetKind> =
-                opts.targets.iter().copied().filter(|t| t.runs(w)).collect();
-            for &(c, p) in &opts.configs {
-                let mut order = targets.clone();
-                order.shuffle(&mut rng);
-                for t in order {
-                    let d = if opts.is_goal(t, w, c, p) {
-                        opts.goal_duration
-                    } else {
-                        opts.duration
-                    };
-                    let cell = measure(&servers, t, &spec(opts, w, c, p, d), CellKind::Matrix);
-                    log(&cell, &mut report);
-                }
-            }
-            // Open-loop curves for the targets whose curve uses this workload.
-            let curve_targets: Vec<TargetKind> = targets
-                .iter()
-                .copied()
-                .filter(|t| t.curve_workload() == w)
-                .collect();
-            for &pct in &opts.curve_percents {
-                let mut order = curve_targets.clone();
-                order.shuffle(&mut rng);
-                for t in order {
-                    let saturation = report
-                        .cells
-                        .iter()
-                        .filter(|c| {
-                            c.kind == CellKind::Matrix
-                                && c.target == t
-                                && c.workload == w
-                                && c.pipeline == 1
-                        })
-                        .filter_map(Cell::ops)
-                        .fold(0.0f64, f64::max);
-                    if saturation <= 0.0 {
-                        continue;
-                    }
-                    let mut s = spec(opts, w, opts.curve_connections, 1, opts.duration);
-                    s.rate = Some(saturation * f64::from(pct) / 100.0);
-                    let cell = measure(&servers, t, &s, CellKind::Curve(pct));
-                    log(&cell, &mut report);
-                }
-            }
-            if w == Workload::RlCheckGcra
-                && !opts.steady.is_zero()
-                && opts.targets.contains(&TargetKind::Leader)
-            {
-                let cell = measure(
-                    &servers,
-                    TargetKind::Leader,
-                    &spec(opts, w, 50, 1, opts.steady),
-                    CellKind::Steady,
-                );
-                log(&cell, &mut report);
-            }
+            progress(&progress_line(&cell, done, total));
+            report.cells.push(cell);
         }
         drop(servers);
     }
@@ -910,4 +926,110 @@ pub fn filesystem_type(dir: &std::path::Path) -> String {
                 .map(|l| l.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn full_plan_covers_every_target_workload_and_setting_once() {
+        let opts = SuiteOptions::full("raftlimit-server".into());
+        let plan = opts.plan(&mut rand::rngs::StdRng::seed_from_u64(7));
+        assert_eq!(
+            plan.iter().map(|(g, _)| *g).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        let cells: Vec<Planned> = plan.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+        let matrix: Vec<&Planned> = cells
+            .iter()
+            .filter(|c| c.kind == CellKind::Matrix)
+            .collect();
+        // 3 raftlimit targets × 9 workloads + 2 Redis × 4 workloads, 6 settings each.
+        assert_eq!(matrix.len(), (3 * 9 + 2 * 4) * 6);
+        for t in TargetKind::ALL {
+            for w in Workload::ALL {
+                for &(c, p) in &opts.configs {
+                    let n = matrix
+                        .iter()
+                        .filter(|m| {
+                            m.target == t
+                                && m.workload == w
+                                && m.connections == c
+                                && m.pipeline == p
+                        })
+                        .count();
+                    assert_eq!(n, usize::from(t.runs(w)), "{t:?} {w:?} {c} {p}");
+                }
+            }
+        }
+        // Curves: six points for each target, on its own curve workload.
+        let curves: Vec<&Planned> = cells
+            .iter()
+            .filter(|c| matches!(c.kind, CellKind::Curve(_)))
+            .collect();
+        assert_eq!(curves.len(), 5 * 6);
+        assert!(curves
+            .iter()
+            .all(|c| c.workload == c.target.curve_workload() && c.connections == 50));
+        // Goal cells get the long window; one steady run.
+        for m in &matrix {
+            let goal =
+                m.connections == 50 && m.pipeline == 1 && m.workload == m.target.curve_workload();
+            assert_eq!(
+                m.duration,
+                if goal {
+                    opts.goal_duration
+                } else {
+                    opts.duration
+                }
+            );
+        }
+        assert_eq!(
+            cells.iter().filter(|c| c.kind == CellKind::Steady).count(),
+            1
+        );
+        // A curve point comes after every closed-loop cell of its target and workload.
+        for (i, c) in cells.iter().enumerate() {
+            if matches!(c.kind, CellKind::Curve(_)) {
+                assert!(!cells[i..].iter().any(|m| m.kind == CellKind::Matrix
+                    && m.target == c.target
+                    && m.workload == c.workload));
+            }
+        }
+        // SET before GET, within the strings group.
+        let (_, strings) = &plan[2];
+        let first_get = strings
+            .iter()
+            .position(|c| c.workload == Workload::Get)
+            .unwrap();
+        assert!(strings[..first_get]
+            .iter()
+            .any(|c| c.workload == Workload::Set));
+        assert!(!strings[first_get..]
+            .iter()
+            .any(|c| c.workload == Workload::Set));
+        // Within ten minutes, by the estimate.
+        let (n, time) = opts.estimate();
+        assert_eq!(n, cells.len());
+        assert!(time < Duration::from_secs(600), "{time:?}");
+    }
+
+    #[test]
+    fn quick_plan_is_a_small_subset() {
+        let opts = SuiteOptions::quick("raftlimit-server".into());
+        let (n, time) = opts.estimate();
+        assert!(
+            n < 60 && time < Duration::from_secs(120),
+            "{n} cells, {time:?}"
+        );
+        let plan = opts.plan(&mut rand::thread_rng());
+        assert!(plan
+            .iter()
+            .flat_map(|(_, c)| c)
+            .all(|c| c.kind != CellKind::Steady));
+    }
 }
