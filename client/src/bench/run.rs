@@ -336,7 +336,7 @@ pub fn run(
         let deadline = spec.warmup + spec.duration + spec.drain;
         let handle = std::thread::Builder::new()
             .name(format!("bench-io-{t}"))
-            .spawn(move || io_thread(&connector, &shared, conns, &ready_tx, &start_rx, deadline))
+            .spawn(move || io_thread(&connector, &shared, conns, ready_tx, &start_rx, deadline))
             .map_err(|e| BenchError::Io(format!("spawning a thread: {e}")))?;
         handles.push(handle);
     }
@@ -436,7 +436,9 @@ fn io_thread(
     connector: &Connector,
     shared: &Arc<Shared>,
     conns: Vec<(usize, Arc<Pace>)>,
-    ready: &mpsc::Sender<Result<(), BenchError>>,
+    // Owned, so that it is gone once this thread has reported (or died):
+    // the caller then never waits for a thread that cannot answer.
+    ready: mpsc::Sender<Result<(), BenchError>>,
     start: &mpsc::Receiver<Instant>,
     deadline: Duration,
 ) -> Stats {
@@ -469,6 +471,7 @@ fn io_thread(
     let opened = match opened {
         Ok(o) => {
             let _ = ready.send(Ok(()));
+            drop(ready);
             o
         }
         Err(e) => {
