@@ -496,11 +496,11 @@ pub fn render_markdown(r: &SuiteReport, svg_name: &str) -> String {
 }
 
 /// Heading of the tables with one row per measurement ([`cost_row`]).
-const COST_HEADER: &str = "| Workload | Conns | P | Target | ops/s | p50 | p95 | p99 | p99.9 | max | errors | cmds/entry | CPU µs/op server | replicas | client | leader changes |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+const COST_HEADER: &str = "| Workload | Conns | P | Target | ops/s | p50 | p95 | p99 | p99.9 | max | errors | cmds/entry | CPU µs/op server | replicas | client | leader changes | snapshots |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 fn cost_row(cell: &Cell, lead: &str) -> String {
     let Some(res) = &cell.result else {
-        return format!("{lead} failed | | | | | | | | | | | |");
+        return format!("{lead} failed | | | | | | | | | | | | |");
     };
     let cpu = |roles: &[&str]| -> String {
         let vals: Vec<f64> = cell
@@ -521,7 +521,7 @@ fn cost_row(cell: &Cell, lead: &str) -> String {
     };
     let l = &res.latency;
     format!(
-        "{lead} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "{lead} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         int(res.ops_per_sec),
         ms(l.p50_ms),
         ms(l.p95_ms),
@@ -534,6 +534,7 @@ fn cost_row(cell: &Cell, lead: &str) -> String {
         cpu(&["follower"]),
         cpu(&["client"]),
         cell.leader_changes.map_or("–".into(), |n| n.to_string()),
+        cell.snapshots.map_or("–".into(), |n| n.to_string()),
     )
 }
 
@@ -790,6 +791,7 @@ mod tests {
                 },
             ],
             leader_changes: (!t.is_redis()).then_some(0),
+            snapshots: (!t.is_redis()).then_some(1),
             others_pct: 2.0,
             machine_ticks: 400,
         }
@@ -929,7 +931,7 @@ mod tests {
             "{md}"
         );
         // Cost rows: CPU per role, batch size.
-        assert!(md.contains("| SET | 50 | 1 | raftlimit leader | 10,000 | 4.00 | 12.0 | 24.0 | 36.0 | 48.0 | 0 | 4.0 | 20.0 | 11.0 / 12.5 | 3.0 | 0 |"), "{md}");
+        assert!(md.contains("| SET | 50 | 1 | raftlimit leader | 10,000 | 4.00 | 12.0 | 24.0 | 36.0 | 48.0 | 0 | 4.0 | 20.0 | 11.0 / 12.5 | 3.0 | 0 | 1 |"), "{md}");
         assert!(
             md.contains("raftlimit TLS+AUTH+enc Set (50 conns) failed: connect refused")
                 || md.contains("failed: connect refused")

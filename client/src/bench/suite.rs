@@ -339,6 +339,8 @@ pub struct Cell {
     pub cpu: Vec<ProcessCpu>,
     /// Raft term increase during the cell (elections), raftlimit only.
     pub leader_changes: Option<u64>,
+    /// Snapshots the cluster's nodes built during the window, raftlimit only.
+    pub snapshots: Option<u64>,
     /// CPU share of processes other than ours during the window, percent.
     pub others_pct: f64,
     /// Machine ticks during the window (to weigh `others_pct`).
@@ -547,6 +549,28 @@ struct Resolved {
     watched: Vec<(String, u32)>,
     /// The leader's HTTP address (raftlimit).
     leader_http: Option<std::net::SocketAddr>,
+    /// Every node's log (raftlimit).
+    logs: Vec<PathBuf>,
+}
+
+/// What is read at each edge of a cell's window.
+struct EdgeSample {
+    cpu: CpuSample,
+    /// The leader's `raftlimit_batch_commands` sum and count.
+    batch: Option<(f64, f64)>,
+    snapshots: u64,
+}
+
+/// Snapshots the nodes have built so far, from their logs: a snapshot is the
+/// usual cause of a latency spike, so each cell reports how many fell in it.
+fn snapshots_built(logs: &[PathBuf]) -> u64 {
+    logs.iter()
+        .map(|l| {
+            std::fs::read_to_string(l)
+                .map(|t| t.matches("built snapshot").count() as u64)
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 fn resolve(servers: &Servers, t: TargetKind) -> Result<Resolved, BenchError> {
@@ -579,6 +603,11 @@ fn resolve(servers: &Servers, t: TargetKind) -> Result<Resolved, BenchError> {
             target,
             watched,
             leader_http: Some(cluster.nodes[leader].http),
+            logs: cluster
+                .nodes
+                .iter()
+                .map(|n| n.process.log.clone())
+                .collect(),
         });
     }
     let redis = match t {
@@ -590,6 +619,7 @@ fn resolve(servers: &Servers, t: TargetKind) -> Result<Resolved, BenchError> {
         target: super::conn::Target::plain(redis.addr),
         watched: vec![("redis".into(), redis.process.pid())],
         leader_http: None,
+        logs: Vec::new(),
     })
 }
 
@@ -620,6 +650,7 @@ fn measure(servers: &Servers, t: TargetKind, spec: &RunSpec, kind: CellKind) -> 
         batch_mean: None,
         cpu: Vec::new(),
         leader_changes: None,
+        snapshots: None,
         others_pct: 0.0,
         machine_ticks: 0,
     };
@@ -633,9 +664,13 @@ fn measure(servers: &Servers, t: TargetKind, spec: &RunSpec, kind: CellKind) -> 
     let cluster = servers.cluster_of(t);
     let term_before = cluster.and_then(max_term);
     let all = servers.all_pids();
-    let mut samples: Vec<(CpuSample, Option<(f64, f64)>)> = Vec::new();
+    let mut samples: Vec<EdgeSample> = Vec::new();
     let outcome = run(&resolved.target, spec, &mut |_: Edge| {
-        samples.push((CpuSample::take(&all), batch_counters(resolved.leader_http)));
+        samples.push(EdgeSample {
+            cpu: CpuSample::take(&all),
+            batch: batch_counters(resolved.leader_http),
+            snapshots: snapshots_built(&resolved.logs),
+        });
     });
     let term_after = cluster.and_then(max_term);
     if let (Some(b), Some(a)) = (term_before, term_after) {
@@ -643,7 +678,12 @@ fn measure(servers: &Servers, t: TargetKind, spec: &RunSpec, kind: CellKind) -> 
     }
     match outcome {
         Ok(result) => {
-            if let [(before, b_batch), (after, a_batch)] = &samples[..] {
+            if let [first, last] = &samples[..] {
+                let (before, after) = (&first.cpu, &last.cpu);
+                let (b_batch, a_batch) = (&first.batch, &last.batch);
+                if !resolved.logs.is_empty() {
+                    cell.snapshots = Some(last.snapshots.saturating_sub(first.snapshots));
+                }
                 let delta = CpuDelta::between(before, after);
                 cell.others_pct = delta.others_pct();
                 cell.machine_ticks = delta.machine_total;
