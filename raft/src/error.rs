@@ -24,6 +24,9 @@ pub enum Error {
     FrameTooLarge(usize),
     #[error("storage is corrupt: {0}")]
     Corrupt(String),
+    /// A snapshot (or backup) file is damaged, truncated or of another mode.
+    #[error("snapshot file {0}")]
+    Snapshot(String),
     #[error("raft: {0}")]
     Raft(String),
     #[error("configuration: {0}")]

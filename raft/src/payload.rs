@@ -22,6 +22,11 @@ impl RequestId {
     /// node's own, so the two kinds never collide.
     const FROM_TOKEN: u64 = 1 << 63;
 
+    /// Whether this id was derived from a client's idempotency token.
+    pub fn is_from_token(&self) -> bool {
+        self.origin & Self::FROM_TOKEN != 0
+    }
+
     /// A node process's origin, from a random number.
     pub fn node_origin(random: u64) -> u64 {
         random & !Self::FROM_TOKEN

@@ -2,6 +2,7 @@
 //! encoded as RESP2 or RESP3 by the server's connection.
 
 use bytes::Bytes;
+use raftlimit_limiter::Decision;
 use serde::{Deserialize, Serialize};
 
 /// A command's reply. It is serializable because replies travel back from the
@@ -38,6 +39,11 @@ pub enum Reply {
     /// array of two-element arrays in RESP3, one flat array in RESP2. (Added
     /// last: postcard numbers variants by position.)
     Pairs(Vec<(Reply, Reply)>),
+    /// An `RL.CHECK` decision: `[allowed, limit, remaining, retry_after_ms,
+    /// reset_after_ms]` in RESP2, a map in RESP3 ([`Reply::decision_resp3`]).
+    /// Kept whole instead of as two reply trees: the de-duplication table
+    /// holds one per recent check.
+    Decision(Box<Decision>),
 }
 
 impl Reply {
@@ -99,6 +105,37 @@ impl Reply {
 
     pub fn not_float() -> Self {
         Reply::error("ERR value is not a valid float")
+    }
+
+    /// A limiter decision's RESP2 shape: five integers.
+    pub fn decision_resp2(d: &Decision) -> Reply {
+        Reply::Array(d.to_resp2().iter().map(|&n| Reply::Int(n)).collect())
+    }
+
+    /// A limiter decision's RESP3 shape: a map with named fields.
+    pub fn decision_resp3(d: &Decision) -> Reply {
+        let ints = d.to_resp2();
+        Reply::Map(vec![
+            (Reply::bulk("allowed"), Reply::Bool(d.allowed)),
+            (Reply::bulk("limit"), Reply::Int(ints[1])),
+            (Reply::bulk("remaining"), Reply::Int(ints[2])),
+            (Reply::bulk("retry_after_ms"), Reply::Int(ints[3])),
+            (Reply::bulk("reset_after_ms"), Reply::Int(ints[4])),
+        ])
+    }
+
+    /// The reply a client speaking `resp3` (or not) gets: [`Reply::ByProtocol`]
+    /// and [`Reply::Decision`] resolved to one shape, anything else as is.
+    pub fn for_protocol(&self, resp3: bool) -> std::borrow::Cow<'_, Reply> {
+        use std::borrow::Cow;
+        match self {
+            Reply::ByProtocol { resp2, resp3: r3 } => {
+                Cow::Borrowed(if resp3 { r3.as_ref() } else { resp2.as_ref() })
+            }
+            Reply::Decision(d) if resp3 => Cow::Owned(Reply::decision_resp3(d)),
+            Reply::Decision(d) => Cow::Owned(Reply::decision_resp2(d)),
+            other => Cow::Borrowed(other),
+        }
     }
 }
 

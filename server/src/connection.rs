@@ -50,7 +50,7 @@ fn to_resp2(reply: &Reply) -> Resp2Frame {
         ),
         Reply::Double(d) => Resp2Frame::BulkString(Bytes::from(format_double(*d))),
         Reply::Bool(b) => Resp2Frame::Integer(i64::from(*b)),
-        Reply::ByProtocol { resp2, .. } => to_resp2(resp2),
+        Reply::ByProtocol { .. } | Reply::Decision(_) => to_resp2(&reply.for_protocol(false)),
     }
 }
 
@@ -100,7 +100,7 @@ fn to_resp3(reply: &Reply) -> Resp3Frame {
             data: *b,
             attributes: None,
         },
-        Reply::ByProtocol { resp3, .. } => to_resp3(resp3),
+        Reply::ByProtocol { .. } | Reply::Decision(_) => to_resp3(&reply.for_protocol(true)),
         Reply::Pairs(pairs) => Resp3Frame::Array {
             data: pairs
                 .iter()

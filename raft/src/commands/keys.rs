@@ -70,7 +70,7 @@ pub fn renamenx(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
 
 pub fn keys(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
     let pattern = &argv[1];
-    let mut found: Vec<&Bytes> = ctx
+    let mut found: Vec<&[u8]> = ctx
         .data
         .keyspace
         .live(ctx.now_ms)
@@ -78,7 +78,12 @@ pub fn keys(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
         .filter(|key| glob_match(pattern, key))
         .collect();
     found.sort();
-    Reply::Array(found.into_iter().cloned().map(Reply::Bulk).collect())
+    Reply::Array(
+        found
+            .into_iter()
+            .map(|key| Reply::Bulk(Bytes::copy_from_slice(key)))
+            .collect(),
+    )
 }
 
 pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -111,7 +116,7 @@ pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
         }
         i += 2;
     }
-    let mut candidates: Vec<(u64, &Bytes, &str)> = ctx
+    let mut candidates: Vec<(u64, &[u8], &str)> = ctx
         .data
         .keyspace
         .live(ctx.now_ms)
@@ -129,7 +134,7 @@ pub fn scan(ctx: &ReadCtx<'_>, argv: &[Bytes]) -> Reply {
         .iter()
         .filter(|(_, key, _)| pattern.is_none_or(|p| glob_match(p, key)))
         .filter(|(_, _, t)| type_name.as_deref().is_none_or(|want| want == *t))
-        .map(|(_, key, _)| Reply::Bulk((*key).clone()))
+        .map(|(_, key, _)| Reply::Bulk(Bytes::copy_from_slice(key)))
         .collect();
     Reply::Array(vec![
         Reply::bulk(next.to_string().into_bytes()),

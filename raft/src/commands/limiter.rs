@@ -267,17 +267,7 @@ fn count_decision(ctx: &WriteCtx<'_>, label: &str, decision: &Decision, shadow: 
 }
 
 fn decision_reply(d: &Decision) -> Reply {
-    let ints = d.to_resp2();
-    Reply::ByProtocol {
-        resp2: Box::new(Reply::Array(ints.iter().map(|&n| Reply::Int(n)).collect())),
-        resp3: Box::new(Reply::Map(vec![
-            (Reply::bulk("allowed"), Reply::Bool(d.allowed)),
-            (Reply::bulk("limit"), Reply::Int(ints[1])),
-            (Reply::bulk("remaining"), Reply::Int(ints[2])),
-            (Reply::bulk("retry_after_ms"), Reply::Int(ints[3])),
-            (Reply::bulk("reset_after_ms"), Reply::Int(ints[4])),
-        ])),
-    }
+    Reply::Decision(Box::new(*d))
 }
 
 /// `RL.CHECK key (limit period [BURST n] [ALGO a] | POLICY name) [COST n] [PEEK] [ID token]`
@@ -366,15 +356,7 @@ pub fn rl_mcheck(ctx: &mut WriteCtx<'_>, argv: &[Bytes]) -> Reply {
             (Reply::bulk("retry_after_ms"), Reply::Int(retry_after_ms)),
             (
                 Reply::bulk("limits"),
-                Reply::Array(
-                    replies
-                        .iter()
-                        .map(|d| match decision_reply(d) {
-                            Reply::ByProtocol { resp3, .. } => *resp3,
-                            other => other,
-                        })
-                        .collect(),
-                ),
+                Reply::Array(replies.iter().map(Reply::decision_resp3).collect()),
             ),
         ]);
         Ok(Reply::ByProtocol {
@@ -676,10 +658,7 @@ mod tests {
     use crate::reply::Reply;
 
     fn ints(reply: Reply) -> Vec<i64> {
-        let reply = match reply {
-            Reply::ByProtocol { resp2, .. } => *resp2,
-            other => other,
-        };
+        let reply = reply.for_protocol(false).into_owned();
         match reply {
             Reply::Array(items) => items
                 .into_iter()

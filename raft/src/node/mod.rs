@@ -42,7 +42,7 @@ use crate::network::{
 };
 use crate::payload::{Proposal, RequestId, Watch, WriteOp};
 use crate::reply::Reply;
-use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store};
+use crate::storage::{AppliedState, KeyUsage, LogStore, StateMachine, Store, RETRY_HORIZON};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
@@ -93,6 +93,8 @@ pub struct RaftNode {
     /// metrics, which openraft sends on every iteration of its core loop:
     /// every waiting request would wake that often for nothing.
     leader: watch::Receiver<Option<NodeId>>,
+    /// A handle on the state machine, to re-seal its snapshot file online.
+    snapshot_sealer: StateMachine,
     /// Serialises membership changes on the leader, so each one is checked
     /// against the configuration the previous one left.
     membership_lock: Arc<tokio::sync::Mutex<()>>,
@@ -126,7 +128,16 @@ impl RaftNode {
         let log_store = LogStore::new(store.clone());
         let committed_index = log_store.committed_index();
         let flushed_stamp = log_store.flushed_stamp();
-        let state_machine = StateMachine::open(store.clone(), config.acl_users.clone())?;
+        let state_machine = StateMachine::open(
+            store.clone(),
+            config.acl_users.clone(),
+            &config.data_dir.join("snapshots"),
+        )?;
+        let applied_stamp = state_machine.applied_stamp();
+        if state_machine.reseal_snapshot()? {
+            tracing::info!("re-sealed the snapshot file with the current encryption key");
+        }
+        let snapshot_sealer = state_machine.clone();
         let state = state_machine.state();
         let acl_generation = state.read().acl_generation();
         let leader_flag = state_machine.leader_flag();
@@ -164,12 +175,13 @@ impl RaftNode {
         .map_err(|e| Error::Raft(e.to_string()))?;
 
         let proposer =
-            Proposer::spawn(raft.clone(), state.clone(), flushed_stamp, config.max_batch);
+            Proposer::spawn(raft.clone(), applied_stamp, flushed_stamp, config.max_batch);
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
         let scripts = ScriptExecutor::spawn(state.clone(), proposer.clone(), barrier.clone())?;
         let (leader_tx, leader_rx) = watch::channel(None);
         let node = Arc::new(RaftNode {
             leader: leader_rx,
+            snapshot_sealer,
             metrics: raft.metrics(),
             raft,
             state,
@@ -613,7 +625,8 @@ impl RaftNode {
         let first = self.start_write(id, &op);
         let node = self.clone();
         async move {
-            let deadline = Instant::now() + node.config.request_timeout;
+            let sent = Instant::now();
+            let deadline = sent + node.config.request_timeout;
             let mut maybe_applied = false;
             let mut attempt = first;
             loop {
@@ -641,6 +654,11 @@ impl RaftNode {
                     }
                 };
                 if Instant::now() >= deadline || node.wait_for_leader(deadline).await.is_none() {
+                    return gave_up();
+                }
+                // Replicas remember this id only so long: a later re-send
+                // could apply the write twice.
+                if maybe_applied && sent.elapsed() > RETRY_HORIZON {
                     return gave_up();
                 }
                 target = node.effective_leader();
@@ -813,7 +831,10 @@ impl RaftNode {
     /// many records were re-sealed. A node also does this when it opens its
     /// storage, so after a rotation a restart is enough; this does it online.
     pub fn reseal_storage(&self) -> Result<u64> {
-        let resealed = self.store.reseal()?;
+        let mut resealed = self.store.reseal()?;
+        if self.snapshot_sealer.reseal_snapshot()? {
+            resealed += 1;
+        }
         self.store.compact()?;
         Ok(resealed)
     }
@@ -1031,17 +1052,22 @@ async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
         if !node.status().is_leader {
             continue;
         }
-        let due = {
+        let (keys_due, ids_due) = {
             let state = node.state.read();
-            let now_ms = state.read_now_ms(wall_clock_ns());
-            state
+            let now_ns = wall_clock_ns().max(state.last_stamp_ns);
+            let keys_due = state
                 .data
                 .keyspace
                 .first_expiry()
-                .is_some_and(|at| at < now_ms)
+                .is_some_and(|at| at < now_ns / 1_000_000);
+            // Remembered request ids are forgotten in apply; without traffic
+            // nothing would apply, and they would stay.
+            let ids_due = state.dedup_expiry_ns().is_some_and(|at| at < now_ns);
+            (keys_due, ids_due)
         };
-        if due {
-            let rx = node.proposer.submit(Proposal::Sweep { max_keys: 1000 });
+        if keys_due || ids_due {
+            let max_keys = if keys_due { 1000 } else { 0 };
+            let rx = node.proposer.submit(Proposal::Sweep { max_keys });
             drop(node);
             let _ = rx.await;
         }

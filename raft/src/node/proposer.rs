@@ -12,16 +12,15 @@
 //! wait for commit either, so replication of one entry overlaps the local
 //! append of the next.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::error::ClientWriteError;
-use parking_lot::RwLock;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::network::ClientOutcome;
 use crate::payload::{LogPayload, Proposal};
-use crate::storage::AppliedState;
 use crate::types::Raft;
 
 /// Nanoseconds since the Unix epoch by this machine's clock.
@@ -55,12 +54,12 @@ impl Proposer {
     /// `flushed` follows the greatest stamp the local log store has fsynced.
     pub fn spawn(
         raft: Raft,
-        state: Arc<RwLock<AppliedState>>,
+        applied_stamp: Arc<AtomicU64>,
         flushed: watch::Receiver<u64>,
         max_batch: usize,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, state, flushed, rx, max_batch.max(1)));
+        tokio::spawn(run(raft, applied_stamp, flushed, rx, max_batch.max(1)));
         Proposer { tx }
     }
 
@@ -74,7 +73,7 @@ impl Proposer {
 
 async fn run(
     raft: Raft,
-    state: Arc<RwLock<AppliedState>>,
+    applied_stamp: Arc<AtomicU64>,
     mut flushed: watch::Receiver<u64>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
@@ -110,10 +109,9 @@ async fn run(
         // it is at least what this node has already applied. It also always
         // moves forward, so each entry's stamp identifies it to the
         // flush wait below.
-        let applied_stamp = state.read().last_stamp_ns;
         let stamp_ns = wall_clock_ns()
             .max(last_stamp.saturating_add(1))
-            .max(applied_stamp);
+            .max(applied_stamp.load(Ordering::Acquire));
         last_stamp = stamp_ns;
         let (ops, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
@@ -136,15 +134,15 @@ async fn run(
                             }
                         }
                         Ok(Err(err)) => {
-                            // The entry may still commit under the next leader:
-                            // report the outcome as unknown; a retry with the
-                            // same request id is de-duplicated.
+                            // The entry may have been appended before this
+                            // node lost leadership, and may still commit under
+                            // the next leader: the outcome is unknown, never
+                            // "not applied". A retry with the same request id
+                            // is de-duplicated.
                             let outcome = match err {
-                                ClientWriteError::ForwardToLeader(fwd) => {
-                                    ClientOutcome::NotLeader {
-                                        leader: fwd.leader_id,
-                                    }
-                                }
+                                ClientWriteError::ForwardToLeader(_) => ClientOutcome::Unknown(
+                                    "leadership changed before the write was confirmed".into(),
+                                ),
                                 other => ClientOutcome::Unknown(other.to_string()),
                             };
                             for reply in replies {

@@ -61,8 +61,8 @@ pub fn reply_to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value
         Reply::Double(value) => Value::String(lua.create_string(format_double(*value))?),
         Reply::Bool(value) if resp3 => Value::Boolean(*value),
         Reply::Bool(value) => Value::Integer(*value as i64),
-        Reply::ByProtocol { resp2, resp3: r3 } => {
-            reply_to_lua(lua, if resp3 { r3 } else { resp2 }, resp3)?
+        Reply::ByProtocol { .. } | Reply::Decision(_) => {
+            reply_to_lua(lua, &reply.for_protocol(resp3), resp3)?
         }
     })
 }

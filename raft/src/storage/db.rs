@@ -393,6 +393,11 @@ impl Store {
     }
 
     /// Whether values are encrypted at rest.
+    /// The keyring records are sealed with, if encryption at rest is on.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
+    }
+
     pub fn is_encrypted(&self) -> bool {
         self.keyring.is_some()
     }

@@ -9,6 +9,8 @@ mod db;
 #[cfg(feature = "storage")]
 mod log_store;
 #[cfg(feature = "storage")]
+mod snapshot_file;
+#[cfg(feature = "storage")]
 mod state_machine;
 
 pub use crypto::{KeyId, Keyring};
@@ -17,7 +19,7 @@ pub use db::{BatchOp, Cf, KeyUsage, Store};
 #[cfg(feature = "storage")]
 pub use log_store::LogStore;
 #[cfg(feature = "storage")]
-pub use state_machine::{AppliedState, StateMachine};
+pub use state_machine::{AppliedState, StateMachine, RETRY_HORIZON};
 
 #[cfg(feature = "storage")]
 use openraft::{AnyError, StorageIOError};

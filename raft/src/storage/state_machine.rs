@@ -6,7 +6,8 @@
 //! over unordered maps decides anything here.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Cursor;
+use std::io::{Cursor, Write as _};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -17,12 +18,13 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::db::{BatchOp, Cf, Store};
+use super::snapshot_file::{self, SnapshotDir};
 use super::storage_err;
 use crate::acl::{AclTable, User, Users};
 use crate::commands::limiter::Policy;
 use crate::commands::{execute_write, Dataset, WriteCtx};
 use crate::error::Error;
-use crate::keyspace::{Entry as KeyEntry, Keyspace, Versions};
+use crate::keyspace::{Entry as KeyEntry, Keyspace, KeyspaceImage, Versions};
 use crate::payload::{
     ApplyResponse, LogPayload, Proposal, RequestId, ScriptRound, WriteOp, SCRIPT_CONFLICT,
 };
@@ -33,19 +35,40 @@ use crate::types::{
 
 const CURRENT_SNAPSHOT: &[u8] = b"current";
 
-/// How long a request id is remembered. Retries of a forwarded or re-proposed
-/// write happen within the no-leader timeout, far inside this window; a
-/// client resending an `RL.CHECK … ID token` has this long to do it
-/// (docs/limiter.md).
-const DEDUP_WINDOW_NS: u64 = 60 * 1_000_000_000;
+/// How long a request id derived from a client's idempotency token is
+/// remembered: a client resending an `RL.CHECK … ID token` has this long to do
+/// it (docs/limiter.md).
+const TOKEN_DEDUP_WINDOW_NS: u64 = 60 * 1_000_000_000;
+
+/// How long a node's own request id is remembered. A node re-sends a write
+/// whose outcome it does not know only within [`RETRY_HORIZON`] of first
+/// sending it, so older ids are never asked about again; keeping them the
+/// full token window would hold a reply per write for a minute. The other
+/// half of the window is slack for the clocks of two leaders in a row.
+const NODE_DEDUP_WINDOW_NS: u64 = 2 * RETRY_HORIZON.as_nanos() as u64;
+
+/// How long after first sending a write a node may still re-send it with the
+/// same request id (see [`NODE_DEDUP_WINDOW_NS`]). After that, a write whose
+/// outcome is unknown is answered `TRYAGAIN`.
+pub const RETRY_HORIZON: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Replies to recently applied requests, so a retried request is answered
 /// from here instead of being applied twice.
+///
+/// Memory: one map slot (a 16-byte id and a reply, which for RL.CHECK is a
+/// boxed 40-byte decision) and one queue slot per write of the last
+/// [`NODE_DEDUP_WINDOW_NS`], plus per token-carrying write of the last
+/// [`TOKEN_DEDUP_WINDOW_NS`]: about 140 bytes per write, so 40k writes/s
+/// hold about 55 MB. Entries leave in apply order, decided by entry stamps,
+/// so every replica forgets the same ids at the same log index.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct DedupTable {
     replies: HashMap<RequestId, Reply>,
-    /// `(stamp_ns, id)` in apply order, for expiring old ids deterministically.
+    /// `(stamp_ns, id)` of node-origin ids in apply order.
     order: VecDeque<(u64, RequestId)>,
+    /// `(stamp_ns, id)` of ids derived from client tokens, in apply order.
+    #[serde(default)]
+    token_order: VecDeque<(u64, RequestId)>,
 }
 
 impl DedupTable {
@@ -55,17 +78,40 @@ impl DedupTable {
 
     fn insert(&mut self, id: RequestId, stamp_ns: u64, reply: Reply) {
         self.replies.insert(id, reply);
-        self.order.push_back((stamp_ns, id));
+        if id.is_from_token() {
+            self.token_order.push_back((stamp_ns, id));
+        } else {
+            self.order.push_back((stamp_ns, id));
+        }
     }
 
     fn prune(&mut self, now_ns: u64) {
-        while let Some(&(stamp, id)) = self.order.front() {
-            if now_ns.saturating_sub(stamp) <= DEDUP_WINDOW_NS {
-                break;
+        for (order, window) in [
+            (&mut self.order, NODE_DEDUP_WINDOW_NS),
+            (&mut self.token_order, TOKEN_DEDUP_WINDOW_NS),
+        ] {
+            while let Some(&(stamp, id)) = order.front() {
+                if now_ns.saturating_sub(stamp) <= window {
+                    break;
+                }
+                order.pop_front();
+                self.replies.remove(&id);
             }
-            self.order.pop_front();
-            self.replies.remove(&id);
         }
+    }
+
+    /// When the oldest remembered id is due to be forgotten (stamp time), if any.
+    fn next_expiry_ns(&self) -> Option<u64> {
+        let node = self.order.front().map(|(s, _)| s + NODE_DEDUP_WINDOW_NS);
+        let token = self
+            .token_order
+            .front()
+            .map(|(s, _)| s + TOKEN_DEDUP_WINDOW_NS);
+        node.into_iter().chain(token).min()
+    }
+
+    fn len(&self) -> usize {
+        self.replies.len()
     }
 }
 
@@ -150,6 +196,17 @@ impl AppliedState {
         replies
     }
 
+    /// When the de-duplication table next has ids to forget: the leader then
+    /// proposes an entry (an empty sweep) so an idle cluster forgets them too.
+    pub fn dedup_expiry_ns(&self) -> Option<u64> {
+        self.dedup.next_expiry_ns()
+    }
+
+    /// How many request ids the de-duplication table holds.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
     /// The reply already given to request `id`, if it was applied recently.
     pub fn applied_reply(&self, id: &RequestId) -> Option<&Reply> {
         self.dedup.get(id)
@@ -232,18 +289,64 @@ fn apply_op(ctx: &mut WriteCtx<'_>, op: &WriteOp) -> Reply {
     }
 }
 
-/// The serialized form of a snapshot's data.
-#[derive(Serialize)]
-struct ImageRef<'a> {
+/// The version of the image layout below, written first in every snapshot
+/// file. Snapshots stored by older versions (as one RocksDB value, without a
+/// version) are read through [`LegacyImage`].
+const IMAGE_VERSION: u16 = 2;
+
+/// A snapshot's data, taken under the state lock in O(keys) pointer copies
+/// (the keyspace) plus the de-duplication table already encoded, and
+/// serialized afterwards without the lock.
+struct Capture {
+    meta: SnapshotMeta,
     last_stamp_ns: u64,
-    #[serde(serialize_with = "serialize_keyspace")]
-    keyspace: &'a Keyspace,
-    policies: &'a BTreeMap<String, Policy>,
-    scripts: &'a BTreeMap<String, Bytes>,
+    keyspace: KeyspaceImage,
+    policies: BTreeMap<String, Policy>,
+    scripts: BTreeMap<String, Bytes>,
     versions: Versions,
-    dedup: &'a DedupTable,
+    /// `DedupTable` as postcard: encoding it is faster than copying it.
+    dedup: Vec<u8>,
     /// Runtime ACL changes; passwords only as SHA-256 hashes.
-    acl: &'a BTreeMap<String, Option<Arc<User>>>,
+    acl: BTreeMap<String, Option<Arc<User>>>,
+}
+
+impl Capture {
+    fn of(state: &AppliedState, snapshot_id: String) -> Result<Self, Error> {
+        Ok(Capture {
+            meta: SnapshotMeta {
+                last_log_id: state.last_applied,
+                last_membership: state.membership.clone(),
+                snapshot_id,
+            },
+            last_stamp_ns: state.last_stamp_ns,
+            keyspace: state.data.keyspace.image(),
+            policies: state.data.policies.clone(),
+            scripts: state.data.scripts.clone(),
+            versions: state.data.keyspace.versions(),
+            dedup: postcard::to_stdvec(&state.dedup).map_err(Error::encode("dedup table"))?,
+            acl: state.data.acl.overrides().clone(),
+        })
+    }
+
+    /// The image as [`Image`] reads it, after the version and the metadata.
+    fn write_image(&self, out: &mut (impl std::io::Write + ?Sized)) -> Result<(), Error> {
+        let enc = Error::encode("snapshot");
+        postcard::to_io(&self.last_stamp_ns, &mut *out).map_err(enc)?;
+        postcard::to_io(&self.keyspace, &mut *out).map_err(Error::encode("snapshot keys"))?;
+        postcard::to_io(&self.policies, &mut *out).map_err(Error::encode("snapshot policies"))?;
+        postcard::to_io(&self.scripts, &mut *out).map_err(Error::encode("snapshot scripts"))?;
+        postcard::to_io(&self.versions, &mut *out).map_err(Error::encode("snapshot versions"))?;
+        out.write_all(&self.dedup)?;
+        postcard::to_io(&self.acl, &mut *out).map_err(Error::encode("snapshot acl"))?;
+        Ok(())
+    }
+
+    /// The image as bytes (for a follower that needs the snapshot now).
+    fn image_bytes(&self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.write_image(&mut out)?;
+        Ok(out)
+    }
 }
 
 #[derive(Deserialize)]
@@ -257,15 +360,63 @@ struct Image {
     acl: BTreeMap<String, Option<Arc<User>>>,
 }
 
-fn serialize_keyspace<S: serde::Serializer>(ks: &&Keyspace, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(ks.entries())
+/// The de-duplication table before ids from client tokens had a queue of
+/// their own.
+#[derive(Deserialize)]
+struct LegacyDedup {
+    replies: HashMap<RequestId, Reply>,
+    order: VecDeque<(u64, RequestId)>,
 }
 
-/// A stored snapshot: its metadata and data, as one RocksDB value.
+/// An image as versions before [`IMAGE_VERSION`] 2 stored it.
+#[derive(Deserialize)]
+struct LegacyImage {
+    last_stamp_ns: u64,
+    keyspace: Vec<(Bytes, KeyEntry)>,
+    policies: BTreeMap<String, Policy>,
+    scripts: BTreeMap<String, Bytes>,
+    versions: Versions,
+    dedup: LegacyDedup,
+    acl: BTreeMap<String, Option<Arc<User>>>,
+}
+
+impl From<LegacyImage> for Image {
+    fn from(old: LegacyImage) -> Self {
+        let mut dedup = DedupTable {
+            replies: old.dedup.replies,
+            ..DedupTable::default()
+        };
+        for (stamp, id) in old.dedup.order {
+            if id.is_from_token() {
+                dedup.token_order.push_back((stamp, id));
+            } else {
+                dedup.order.push_back((stamp, id));
+            }
+        }
+        Image {
+            last_stamp_ns: old.last_stamp_ns,
+            keyspace: old.keyspace,
+            policies: old.policies,
+            scripts: old.scripts,
+            versions: old.versions,
+            dedup,
+            acl: old.acl,
+        }
+    }
+}
+
+/// A snapshot as versions before 2 stored it: one RocksDB value.
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
     data: Vec<u8>,
+}
+
+/// A loaded snapshot: its metadata and image, and the image's layout version.
+struct Loaded {
+    meta: SnapshotMeta,
+    version: u16,
+    image: Vec<u8>,
 }
 
 /// The state machine handed to openraft. Cloning shares the state.
@@ -275,23 +426,41 @@ pub struct StateMachine {
     /// Set by the node while it leads; only gates metrics (see `WriteCtx::observe`).
     is_leader: Arc<AtomicBool>,
     store: Arc<Store>,
+    snapshots: SnapshotDir,
     snapshot_seq: Arc<AtomicU64>,
+    /// The greatest applied stamp, readable without the state lock (the
+    /// proposer stamps every entry at least this late).
+    applied_stamp: Arc<AtomicU64>,
+    /// Size of the last snapshot file written, for the snapshot trigger.
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 impl StateMachine {
     /// Opens the state machine over the configured ACL users, restoring the
-    /// latest stored snapshot. The log after it is replayed by openraft.
-    pub fn open(store: Arc<Store>, acl_base: Arc<Users>) -> Result<Self, Error> {
+    /// latest stored snapshot (from `snapshot_dir`, or one an older version
+    /// kept in RocksDB). The log after it is replayed by openraft.
+    pub fn open(
+        store: Arc<Store>,
+        acl_base: Arc<Users>,
+        snapshot_dir: &Path,
+    ) -> Result<Self, Error> {
+        let snapshots = SnapshotDir::open(snapshot_dir)?;
         let mut state = AppliedState::with_acl_base(acl_base);
-        if let Some(stored) = Self::load_snapshot(&store)? {
-            restore(&mut state, &stored.meta, &stored.data)?;
+        let mut snapshot_bytes = 0;
+        if let Some(loaded) = Self::load_snapshot(&store, &snapshots)? {
+            snapshot_bytes = loaded.image.len() as u64;
+            restore(&mut state, &loaded.meta, loaded.version, &loaded.image)?;
             tracing::info!(last_applied = ?state.last_applied, keys = state.data.keyspace.len(), "restored snapshot");
         }
+        let applied_stamp = Arc::new(AtomicU64::new(state.last_stamp_ns));
         Ok(StateMachine {
             state: Arc::new(RwLock::new(state)),
             is_leader: Arc::new(AtomicBool::new(false)),
             store,
+            snapshots,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
+            applied_stamp,
+            snapshot_bytes: Arc::new(AtomicU64::new(snapshot_bytes)),
         })
     }
 
@@ -305,33 +474,106 @@ impl StateMachine {
         self.state.clone()
     }
 
-    fn load_snapshot(store: &Store) -> Result<Option<StoredSnapshot>, Error> {
+    /// The greatest stamp applied so far, without taking the state lock.
+    pub fn applied_stamp(&self) -> Arc<AtomicU64> {
+        self.applied_stamp.clone()
+    }
+
+    /// The size of the latest snapshot's image in bytes (0 before the first).
+    pub fn snapshot_bytes(&self) -> Arc<AtomicU64> {
+        self.snapshot_bytes.clone()
+    }
+
+    fn load_snapshot(store: &Store, snapshots: &SnapshotDir) -> Result<Option<Loaded>, Error> {
+        if let Some(path) = snapshots.current() {
+            let plain = snapshot_file::read_file(&path, store.keyring())?;
+            let (version, rest): (u16, _) =
+                postcard::take_from_bytes(&plain).map_err(Error::decode("snapshot version"))?;
+            let (meta, image): (SnapshotMeta, _) =
+                postcard::take_from_bytes(rest).map_err(Error::decode("snapshot metadata"))?;
+            let image = image.to_vec();
+            return Ok(Some(Loaded {
+                meta,
+                version,
+                image,
+            }));
+        }
         store
             .get(Cf::Snapshot, CURRENT_SNAPSHOT)?
-            .map(|bytes| postcard::from_bytes(&bytes).map_err(Error::decode("snapshot")))
+            .map(|bytes| {
+                let stored: StoredSnapshot =
+                    postcard::from_bytes(&bytes).map_err(Error::decode("snapshot"))?;
+                Ok(Loaded {
+                    meta: stored.meta,
+                    version: 1,
+                    image: stored.data,
+                })
+            })
             .transpose()
     }
 
-    fn save_snapshot(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
-        let record = postcard::to_stdvec(&StoredSnapshot {
-            meta: meta.clone(),
-            data: data.to_vec(),
-        })
-        .map_err(Error::encode("snapshot"))?;
-        self.store.write(
-            vec![BatchOp::Put(
+    /// Writes a snapshot file (blocking: call it off the runtime), and drops
+    /// a snapshot an older version kept in RocksDB.
+    fn save(
+        snapshots: &SnapshotDir,
+        store: &Store,
+        meta: &SnapshotMeta,
+        write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let size = snapshots.publish(store.keyring().cloned(), |out| {
+            postcard::to_io(&IMAGE_VERSION, &mut *out)
+                .map_err(Error::encode("snapshot version"))?;
+            postcard::to_io(meta, &mut *out).map_err(Error::encode("snapshot metadata"))?;
+            write(out)
+        })?;
+        let mut end = CURRENT_SNAPSHOT.to_vec();
+        end.push(0);
+        store.write(
+            vec![BatchOp::DeleteRange(
                 Cf::Snapshot,
                 CURRENT_SNAPSHOT.to_vec(),
-                record,
+                end,
             )],
-            true,
-        )
+            false,
+        )?;
+        Ok(size)
+    }
+
+    /// Re-seals the snapshot file with the keyring's current key if an older
+    /// key sealed it (after a key rotation, as the database's records are).
+    /// Returns whether it was rewritten. Blocking.
+    pub fn reseal_snapshot(&self) -> Result<bool, Error> {
+        let (Some(ring), Some(path)) = (self.store.keyring(), self.snapshots.current()) else {
+            return Ok(false);
+        };
+        if snapshot_file::sealed_with(&path)? == Some(ring.current_key_id()) {
+            return Ok(false);
+        }
+        let plain = snapshot_file::read_file(&path, Some(ring))?;
+        self.snapshots
+            .publish(Some(ring.clone()), |out| Ok(out.write_all(&plain)?))?;
+        Ok(true)
     }
 }
 
 /// Replaces `state` with a snapshot's content.
-fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result<(), Error> {
-    let image: Image = postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?;
+fn restore(
+    state: &mut AppliedState,
+    meta: &SnapshotMeta,
+    version: u16,
+    data: &[u8],
+) -> Result<(), Error> {
+    let image: Image = match version {
+        1 => postcard::from_bytes::<LegacyImage>(data)
+            .map_err(Error::decode("snapshot data"))?
+            .into(),
+        IMAGE_VERSION => postcard::from_bytes(data).map_err(Error::decode("snapshot data"))?,
+        other => {
+            return Err(Error::Snapshot(format!(
+                "image version {other} is newer than this build reads ({IMAGE_VERSION}); upgrade the node"
+            )))
+        }
+    };
     let mut acl = AclTable::new(state.data.acl.base().clone());
     acl.set_overrides(image.acl);
     state.data = Dataset {
@@ -348,41 +590,54 @@ fn restore(state: &mut AppliedState, meta: &SnapshotMeta, data: &[u8]) -> Result
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// Captures the state under the lock (pointer copies of every key, and
+    /// the small tables), then serializes and writes it on a blocking thread:
+    /// apply, reads and proposals go on meanwhile. openraft only keeps the
+    /// metadata of what this returns; a follower that needs the snapshot
+    /// gets it from [`RaftStateMachine::get_current_snapshot`].
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let (meta, data) = {
+        let started = std::time::Instant::now();
+        let capture = {
             let state = self.state.read();
-            let data = postcard::to_stdvec(&ImageRef {
-                last_stamp_ns: state.last_stamp_ns,
-                keyspace: &state.data.keyspace,
-                policies: &state.data.policies,
-                scripts: &state.data.scripts,
-                versions: state.data.keyspace.versions(),
-                dedup: &state.dedup,
-                acl: state.data.acl.overrides(),
-            })
-            .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?;
             let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
             let snapshot_id = match state.last_applied {
                 Some(id) => format!("{}-{}-{seq}", id.leader_id, id.index),
                 None => format!("none-{seq}"),
             };
-            let meta = SnapshotMeta {
-                last_log_id: state.last_applied,
-                last_membership: state.membership.clone(),
-                snapshot_id,
-            };
-            (meta, data)
+            Capture::of(&state, snapshot_id)
+                .map_err(|e| storage_err(StorageIOError::read_state_machine, &e))?
         };
-        self.save_snapshot(&meta, &data).map_err(|e| {
+        let captured = started.elapsed();
+        let meta = capture.meta.clone();
+        let (snapshots, store) = (self.snapshots.clone(), self.store.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let meta = capture.meta.clone();
+            Self::save(&snapshots, &store, &meta, |out| capture.write_image(out))
+        })
+        .await
+        .map_err(|e| {
+            storage_err(
+                |err| StorageIOError::write_snapshot(Some(meta.signature()), err),
+                &e,
+            )
+        })?
+        .map_err(|e| {
             storage_err(
                 |err| StorageIOError::write_snapshot(Some(meta.signature()), err),
                 &e,
             )
         })?;
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "built snapshot");
+        self.snapshot_bytes.store(written, Ordering::Relaxed);
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            bytes = written,
+            capture_ms = captured.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "built snapshot"
+        );
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }
@@ -418,6 +673,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             responses.push(ApplyResponse { replies });
         }
+        self.applied_stamp
+            .fetch_max(state.last_stamp_ns, Ordering::Release);
         Ok(responses)
     }
 
@@ -438,24 +695,51 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let sig = || Some(meta.signature());
         {
             let mut fresh = self.state.read().empty_like();
-            restore(&mut fresh, meta, &data)
+            restore(&mut fresh, meta, IMAGE_VERSION, &data)
                 .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(sig(), err), &e))?;
+            self.applied_stamp
+                .fetch_max(fresh.last_stamp_ns, Ordering::Release);
             let mut state = self.state.write();
             *state = fresh;
             state.acl_generation.fetch_add(1, Ordering::Release);
         }
-        self.save_snapshot(meta, &data)
-            .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(sig(), err), &e))?;
+        let (snapshots, store, owned_meta) =
+            (self.snapshots.clone(), self.store.clone(), meta.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            Self::save(&snapshots, &store, &owned_meta, |out| {
+                Ok(out.write_all(&data)?)
+            })
+        })
+        .await
+        .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(sig(), err), &e))?
+        .map_err(|e| storage_err(|err| StorageIOError::write_snapshot(sig(), err), &e))?;
+        self.snapshot_bytes.store(written, Ordering::Relaxed);
         tracing::info!(snapshot = %meta.snapshot_id, "installed snapshot from leader");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let stored = Self::load_snapshot(&self.store)
+        let (snapshots, store) = (self.snapshots.clone(), self.store.clone());
+        let loaded = tokio::task::spawn_blocking(move || Self::load_snapshot(&store, &snapshots))
+            .await
+            .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(None, err), &e))?
             .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(None, err), &e))?;
-        Ok(stored.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+        let Some(loaded) = loaded else {
+            return Ok(None);
+        };
+        // Followers install images in the current layout: convert an old one.
+        let image = if loaded.version == IMAGE_VERSION {
+            loaded.image
+        } else {
+            let mut state = self.state.read().empty_like();
+            restore(&mut state, &loaded.meta, loaded.version, &loaded.image)
+                .and_then(|()| Capture::of(&state, loaded.meta.snapshot_id.clone()))
+                .and_then(|capture| capture.image_bytes())
+                .map_err(|e| storage_err(|err| StorageIOError::read_snapshot(None, err), &e))?
+        };
+        Ok(Some(Snapshot {
+            meta: loaded.meta,
+            snapshot: Box::new(Cursor::new(image)),
         }))
     }
 }
@@ -617,21 +901,14 @@ mod tests {
             .acl
             .set_user("default", &["resetpass", ">another-pass"], &AnyCommand)
             .is_ok());
-        let data = postcard::to_stdvec(&ImageRef {
-            last_stamp_ns: 1,
-            keyspace: &state.data.keyspace,
-            policies: &state.data.policies,
-            scripts: &state.data.scripts,
-            versions: state.data.keyspace.versions(),
-            dedup: &state.dedup,
-            acl: state.data.acl.overrides(),
-        })
-        .unwrap_or_default();
+        let data = Capture::of(&state, "t".into())
+            .and_then(|capture| capture.image_bytes())
+            .unwrap_or_default();
         assert!(!data.windows(11).any(|w| w == b"s3cret-pass"));
         assert!(!data.windows(12).any(|w| w == b"another-pass"));
         let mut fresh = state.empty_like();
         let meta = SnapshotMeta::default();
-        assert!(restore(&mut fresh, &meta, &data).is_ok());
+        assert!(restore(&mut fresh, &meta, IMAGE_VERSION, &data).is_ok());
         let alice = fresh.data.acl.user("alice").cloned();
         assert!(alice.is_some_and(|u| u.check_password(b"s3cret-pass") && u.enabled));
         let default = fresh.data.acl.user("default").cloned();

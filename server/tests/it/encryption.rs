@@ -363,16 +363,23 @@ fn tampered_record_stops_the_node_with_a_clear_error() {
         let at = v.len() / 2;
         v[at] ^= 0x20;
     };
-    edit_raw(&dir, "snapshot", b"current", middle);
+    let snapshot = dir.join("snapshots").join("current.snap");
+    let edit_file = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = std::fs::read(&snapshot).unwrap();
+        change(&mut bytes);
+        std::fs::write(&snapshot, bytes).unwrap();
+    };
+    edit_file(&middle);
     let err = restart_error(&mut cluster, node);
+    assert!(err.contains("record snapshot-file/"), "{err}");
     assert!(
-        err.contains("record snapshot/current failed authentication under encryption key id 1"),
+        err.contains("failed authentication under encryption key id 1"),
         "{err}"
     );
     assert!(err.contains("tampered"), "{err}");
-    // Flipping the same bit back restores the genuine record: the refused
+    // Flipping the same bit back restores the genuine file: the refused
     // start destroyed nothing.
-    edit_raw(&dir, "snapshot", b"current", middle);
+    edit_file(&middle);
 
     edit_raw(&dir, "meta", b"vote", |v| v[3] ^= 0x01);
     let err = restart_error(&mut cluster, node);
