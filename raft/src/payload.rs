@@ -64,10 +64,14 @@ impl RequestId {
 /// `stamp_ns` is the leader's wall clock when it proposed the entry. The state
 /// machine never lets time go backwards: it uses `max(stamp_ns, last applied
 /// stamp)`, so every replica computes the same expiry and limiter state.
+///
+/// `ops` is shared: openraft clones an entry for every follower it sends it
+/// to and the log keeps recent entries in memory, so a clone is a reference
+/// count, not a copy of every command (the encoding is the same as a `Vec`'s).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogPayload {
     pub stamp_ns: u64,
-    pub ops: Vec<Proposal>,
+    pub ops: std::sync::Arc<Vec<Proposal>>,
 }
 
 /// What a client asks the log to do.
@@ -194,6 +198,36 @@ impl std::fmt::Debug for WriteOp {
 }
 
 impl Proposal {
+    /// Copies a client command's arguments into one buffer of their own. A
+    /// command decoded from a connection borrows that connection's read
+    /// buffer; whatever apply stores from it (a key's value, a list element)
+    /// would keep the whole buffer alive for as long as the key lives.
+    pub fn detached(self) -> Self {
+        fn detach(argv: Vec<Bytes>) -> Vec<Bytes> {
+            let total = argv.iter().map(Bytes::len).sum();
+            let mut buf = bytes::BytesMut::with_capacity(total);
+            for arg in &argv {
+                buf.extend_from_slice(arg);
+            }
+            let mut all = buf.freeze();
+            argv.iter().map(|arg| all.split_to(arg.len())).collect()
+        }
+        match self {
+            Proposal::Client { id, op } => Proposal::Client {
+                id,
+                op: match op {
+                    WriteOp::Command(argv) => WriteOp::Command(detach(argv)),
+                    WriteOp::Transaction { watch, commands } => WriteOp::Transaction {
+                        watch,
+                        commands: commands.into_iter().map(detach).collect(),
+                    },
+                    script @ WriteOp::Script { .. } => script,
+                },
+            },
+            other => other,
+        }
+    }
+
     /// Roughly how many bytes this adds to an entry: its arguments' lengths
     /// plus a little per argument. Group commit caps entries with it.
     pub fn size_hint(&self) -> usize {

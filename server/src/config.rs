@@ -1,5 +1,11 @@
 //! Server configuration: a TOML file, overridden by environment variables,
 //! overridden by command-line flags.
+//!
+//! [`Config`] is also `Serialize`, so tools that start nodes (the cluster
+//! launcher, the test harness) build a typed `Config` and write it with
+//! [`Config::to_toml`] instead of templating TOML text: a setting renamed
+//! here is renamed for them too, and what they write parses back to the
+//! same `Config`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,10 +15,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use raftlimit_raft::acl::{Users, DEFAULT_USER};
+use raftlimit_raft::node::Clock;
 use raftlimit_raft::storage::crypto::KEYS_ENV;
 use raftlimit_raft::storage::Keyring;
 use raftlimit_raft::{NodeConfig, NodeId, NodeInfo};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::auth::users::{configured_users, Secret, UserConfig};
@@ -100,7 +107,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -109,7 +116,7 @@ pub enum LogFormat {
 }
 
 /// One voter of the cluster, as written in the config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
     pub id: NodeId,
@@ -117,7 +124,7 @@ pub struct MemberConfig {
     pub raft_addr: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Also the master name Sentinel clients ask for.
@@ -133,7 +140,7 @@ pub struct ClusterConfig {
 }
 
 /// See [`ClusterConfig::follower_mode`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FollowerMode {
     #[default]
@@ -156,7 +163,7 @@ fn default_cluster_name() -> String {
 }
 
 /// Raft timing and batching.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RaftSettings {
     pub heartbeat_ms: u64,
@@ -187,7 +194,7 @@ impl Default for RaftSettings {
 }
 
 /// Client-facing limits, named after their Redis counterparts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientLimits {
     /// `proto-max-bulk-len`: largest bulk string a client may send.
@@ -223,7 +230,7 @@ impl Default for ClientLimits {
 /// Encryption at rest (`docs/security.md`). The keys come from `key_file`
 /// or, when it is not set, from the `RAFTLIMIT_ENCRYPTION_KEYS` environment
 /// variable; never from this file itself.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionSettings {
     /// Seal every value stored on disk with AES-256-GCM. A data directory
@@ -235,7 +242,7 @@ pub struct EncryptionSettings {
 }
 
 /// Whether TLS clients must present a certificate (Redis's `tls-auth-clients`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientAuth {
     /// Never ask for a client certificate.
@@ -260,7 +267,7 @@ impl ClientAuth {
 
 /// Which certificate field names the user of a client (Redis's
 /// `tls-auth-clients-user`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CertUser {
     /// Certificates name no user; clients start as `default`.
@@ -271,7 +278,7 @@ pub enum CertUser {
 }
 
 /// Lowest TLS version accepted. Only 1.2 and 1.3 exist for us.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum TlsVersion {
     #[default]
     #[serde(rename = "1.2")]
@@ -281,7 +288,7 @@ pub enum TlsVersion {
 }
 
 /// `[tls]`: TLS for clients and mutual TLS between nodes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Address for TLS clients (Redis's `tls-port`).
@@ -318,7 +325,7 @@ fn default_reload_interval_ms() -> u64 {
 }
 
 /// The whole server configuration after merging file, environment and flags.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub node_id: NodeId,
@@ -330,6 +337,15 @@ pub struct Config {
     pub http_addr: SocketAddr,
     #[serde(default = "default_raft_addr")]
     pub raft_addr: SocketAddr,
+    /// Set `SO_REUSEPORT` on every listening socket. A cluster launcher
+    /// keeps each port it hands out reserved (a bound socket that never
+    /// listens) and the node binds beside that reservation, so no other
+    /// program can take the port between allocation and bind, or while the
+    /// node restarts. Off by default: with it on, a second process of the
+    /// same user on the same address would share the port instead of
+    /// failing to start.
+    #[serde(default)]
+    pub reuse_port: bool,
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(default = "default_log")]
@@ -365,10 +381,14 @@ pub struct Config {
     /// The users above, parsed with hashed passwords (set by validation).
     #[serde(skip)]
     pub acl_users: Arc<Users>,
+    /// The node's clock. Not a file setting: the wall clock, unless a test
+    /// harness hands in a clock it advances (clones share its time).
+    #[serde(skip)]
+    pub clock: Clock,
 }
 
 /// A `[policies.NAME]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub limit: u64,
@@ -515,6 +535,13 @@ impl Config {
         Ok(config)
     }
 
+    /// This config as TOML, which [`Config::from_toml`] reads back to the
+    /// same settings. Secrets (`requirepass`, `[[users]]` rules) are
+    /// written out: the text is a node's config file.
+    pub fn to_toml(&self) -> Result<String, ServerError> {
+        toml::to_string(self).map_err(|e| ServerError::Config(e.to_string()))
+    }
+
     fn validate(&mut self) -> Result<(), ServerError> {
         if self.cluster.nodes.is_empty() {
             // A lone node is a cluster of one.
@@ -647,6 +674,7 @@ impl Config {
         node.max_batch = self.raft.max_batch;
         node.encryption = self.keyring()?;
         node.acl_users = self.acl_users.clone();
+        node.clock = self.clock.clone();
         Ok(node)
     }
 
@@ -828,6 +856,95 @@ mod tests {
             let err = config(&text).keyring_from(env).unwrap_err().to_string();
             assert!(err.contains(expect), "{text} / {env:?}: {err}");
         }
+    }
+
+    /// Every example under `config/` parses, and writing a config out and
+    /// reading it back changes nothing.
+    #[test]
+    fn example_configs_parse_and_round_trip() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut checked = 0;
+        for dir in ["", "secure", "docker"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "toml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let parse = |text: &str| -> Config {
+                    let config: Config = toml::from_str(text)
+                        .unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
+                    // The containers' aclfile exists only inside the container.
+                    if config.aclfile.is_none() {
+                        Config::from_toml(text)
+                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    }
+                    config
+                };
+                let config = parse(&text);
+                let written = config.to_toml().unwrap();
+                let again = parse(&written);
+                assert_eq!(again.to_toml().unwrap(), written, "{}", path.display());
+                assert_eq!(again.cluster.nodes.len(), 3, "{}", path.display());
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 9, "config/ has three examples of each kind");
+    }
+
+    #[test]
+    fn a_full_config_round_trips_with_its_secrets() {
+        let text = r#"
+node_id = 2
+requirepass = "pass word"
+protected_mode = "no"
+reuse_port = true
+[cluster]
+name = "c"
+follower_mode = "redirect"
+[[cluster.nodes]]
+id = 1
+resp_addr = "127.0.0.1:1"
+raft_addr = "127.0.0.1:2"
+[[cluster.nodes]]
+id = 2
+resp_addr = "127.0.0.1:3"
+raft_addr = "127.0.0.1:4"
+[raft]
+snapshot_every = 7
+[policies.api]
+limit = 10
+period = "1s"
+algo = "sliding"
+[tls]
+addr = "127.0.0.1:5"
+cert_file = "a.crt"
+key_file = "a.key"
+ca_file = "ca.crt"
+client_auth = "optional"
+auth_clients_user = "cn"
+min_version = "1.3"
+[[users]]
+name = "app"
+rules = "on >secret ~* +@all"
+"#;
+        let config = Config::from_toml(text).unwrap();
+        let written = config.to_toml().unwrap();
+        let again = Config::from_toml(&written).unwrap();
+        assert_eq!(again.to_toml().unwrap(), written);
+        assert_eq!(
+            again.requirepass.as_ref().map(Secret::expose),
+            Some("pass word")
+        );
+        assert_eq!(again.users[0].rules.expose(), "on >secret ~* +@all");
+        assert!(!again.protected_mode && again.reuse_port);
+        assert_eq!(again.cluster.follower_mode, FollowerMode::Redirect);
+        assert_eq!(again.raft.snapshot_every, 7);
+        assert_eq!(again.policies["api"].algo.as_deref(), Some("sliding"));
+        let tls = again.tls.unwrap();
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert_eq!(tls.auth_clients_user, CertUser::Cn);
+        assert_eq!(tls.client_auth, ClientAuth::Optional);
     }
 
     #[test]

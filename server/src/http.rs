@@ -91,3 +91,41 @@ async fn respond(
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
 }
+
+/// Largest probe response read: `/readyz` is one line, and a probe never
+/// needs the metrics page.
+const MAX_PROBE_RESPONSE: u64 = 64 * 1024;
+
+/// A blocking `GET path` against a node's HTTP endpoint, as the container
+/// health check (`raftlimit-server healthcheck`) and the cluster launcher
+/// ask it: the status code and the body. An unspecified address
+/// (`0.0.0.0`) is asked on loopback.
+pub fn probe(
+    mut addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream
+        .take(MAX_PROBE_RESPONSE)
+        .read_to_string(&mut response)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
+    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.to_owned()))
+}

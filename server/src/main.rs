@@ -164,29 +164,14 @@ async fn wait_for_signal(server: &Server) -> anyhow::Result<()> {
 }
 
 fn healthcheck(config: &Config, live: bool) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
     let path = if live { "/healthz" } else { "/readyz" };
-    let mut addr = config.http_addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let timeout = std::time::Duration::from_secs(2);
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    if response.starts_with("HTTP/1.1 200") {
+    let addr = config.http_addr;
+    let (status, body) =
+        raftlimit_server::http::probe(addr, path, std::time::Duration::from_secs(2))
+            .with_context(|| format!("asking {addr}{path}"))?;
+    if status == 200 {
         Ok(())
     } else {
-        anyhow::bail!(
-            "{} is not ready: {}",
-            addr,
-            response.lines().next().unwrap_or("")
-        )
+        anyhow::bail!("{addr} is not ready: {status} {}", body.trim_end())
     }
 }

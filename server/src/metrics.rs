@@ -76,7 +76,7 @@ fn count_limiter_state(shared: &Shared) {
     let (mut limiters, mut leases) = (0u64, 0u64);
     {
         let state = shared.node.state().read();
-        let now_ms = state.read_now_ms(raftlimit_raft::node::wall_clock_ns());
+        let now_ms = state.read_now_ms(shared.node.config().clock.now_ns());
         for (_, entry) in state.data.keyspace.live(now_ms) {
             match &entry.value {
                 Value::Limiter(_) => limiters += 1,

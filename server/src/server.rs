@@ -21,13 +21,19 @@ use crate::tls::{CertSummary, TlsContext, TlsTransport};
 /// after a failover) overflows it faster than the accept loop drains it.
 /// Each overflow drops a SYN, and the client waits a full second before it
 /// retries: 10,000 connections opened one after another took a minute.
-fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+///
+/// `reuse_port` (`Config::reuse_port`) lets the node bind beside a
+/// launcher's reservation of the same port.
+fn listen(addr: SocketAddr, backlog: u32, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(backlog)
 }
@@ -50,7 +56,11 @@ impl Listeners {
     pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
         let backlog = config.limits.tcp_backlog;
         let bind = |what: &'static str, addr: SocketAddr| {
-            listen(addr, backlog).map_err(|source| ServerError::Bind { what, addr, source })
+            listen(addr, backlog, config.reuse_port).map_err(|source| ServerError::Bind {
+                what,
+                addr,
+                source,
+            })
         };
         let resp = match config.plaintext_enabled() {
             true => Some(bind("RESP", config.resp_addr)?),

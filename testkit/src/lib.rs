@@ -1,23 +1,33 @@
 //! Test harness: starts a real raftlimit cluster inside the test process,
-//! with real TCP on loopback port 0 and temporary data directories, and can
-//! kill, restart and isolate its nodes.
+//! with real TCP on loopback and temporary data directories, and can kill,
+//! restart, isolate and freeze its nodes and move their clocks.
+//!
+//! The cluster is described by the launcher's [`ClusterSpec`] (here under
+//! its old name [`ClusterOptions`]), which builds every node's typed config;
+//! ports come from a [`PortReservation`] held as long as the cluster, so a
+//! restarted node finds its ports free. Processes instead of in-process
+//! nodes: `raftlimit_launcher::ProcessCluster`, from the same spec.
 //!
 //! Each node runs on its own tokio runtime, so killing a node drops every one
 //! of its tasks at once, like a crashed process: nothing is flushed that was
 //! not already durable.
+//!
+//! Each node has its own [`Clock`] (the wall clock plus an offset):
+//! [`TestCluster::advance_clocks`] moves every node's time forward at once,
+//! so a test expires a key or a lease without sleeping, and
+//! [`TestCluster::clock`] skews one node.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use raftlimit_launcher::PortReservation;
+pub use raftlimit_launcher::{ClusterSpec, TlsFiles, TlsOptions};
 use raftlimit_raft::network::NetFilter;
-use raftlimit_raft::storage::{KeyId, Keyring};
+use raftlimit_raft::node::Clock;
 use raftlimit_raft::NodeId;
-use raftlimit_server::certs::{Authority, Leaf};
-use raftlimit_server::config::{
-    CertUser, ClientAuth, ClusterConfig, Config, MemberConfig, TlsConfig, TlsVersion,
-};
+use raftlimit_server::config::Config;
 use raftlimit_server::{Listeners, Server};
 use tokio::runtime::Runtime;
 
@@ -28,6 +38,8 @@ pub enum HarnessError {
     Io(#[from] std::io::Error),
     #[error("server: {0}")]
     Server(#[from] raftlimit_server::ServerError),
+    #[error("launcher: {0}")]
+    Launcher(#[from] raftlimit_launcher::LauncherError),
     #[error("redis client: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("{0}")]
@@ -36,119 +48,10 @@ pub enum HarnessError {
 
 pub type Result<T> = std::result::Result<T, HarnessError>;
 
-/// Per-node knobs a test may change before starting the cluster.
-#[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    pub nodes: usize,
-    pub snapshot_every: u64,
-    pub no_leader_timeout_ms: u64,
-    pub request_timeout_ms: u64,
-    /// Extra TOML added to every node's config (e.g. `[policies.api]`, or
-    /// top-level settings such as `requirepass = "…"`: it is placed before
-    /// the harness's own `[raft]` table).
-    pub extra_toml: String,
-    /// Encryption at rest: `Some(id)` gives every node its own freshly
-    /// generated key with this id, in a key file ([`TestCluster::key_file`]).
-    pub encryption: Option<KeyId>,
-    /// Run with TLS: clients on a TLS port, mutual TLS between nodes.
-    pub tls: Option<TlsOptions>,
-}
-
-impl Default for ClusterOptions {
-    fn default() -> Self {
-        ClusterOptions {
-            nodes: 3,
-            snapshot_every: 10_000,
-            no_leader_timeout_ms: 2_000,
-            request_timeout_ms: 5_000,
-            extra_toml: String::new(),
-            encryption: None,
-            tls: None,
-        }
-    }
-}
-
-impl ClusterOptions {
-    /// The defaults with encryption at rest under a generated key with id 1.
-    pub fn encrypted() -> Self {
-        ClusterOptions {
-            encryption: Some(1),
-            ..ClusterOptions::default()
-        }
-    }
-}
-
-/// TLS settings of a test cluster. The harness generates a CA, one
-/// certificate per node and a client certificate into the cluster's
-/// temporary directory (see [`TlsFiles`]).
-#[derive(Debug, Clone)]
-pub struct TlsOptions {
-    pub client_auth: ClientAuth,
-    pub auth_clients_user: CertUser,
-    /// Keep the plaintext RESP port open too (so [`TestCluster::client`] works).
-    pub plaintext: bool,
-    /// File polling interval; 0 leaves reloads to [`Server::reload_tls`].
-    pub reload_interval_ms: u64,
-    /// Common name of the generated client certificate.
-    pub client_cn: String,
-}
-
-impl Default for TlsOptions {
-    fn default() -> Self {
-        TlsOptions {
-            client_auth: ClientAuth::Required,
-            auth_clients_user: CertUser::Off,
-            plaintext: false,
-            reload_interval_ms: 0,
-            client_cn: "client".into(),
-        }
-    }
-}
-
-/// Where a TLS test cluster's PEM files are.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub dir: PathBuf,
-}
-
-impl TlsFiles {
-    pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.crt")
-    }
-    pub fn ca_key(&self) -> PathBuf {
-        self.dir.join("ca.key")
-    }
-    /// Node `index` (0-based, as everywhere in the harness).
-    pub fn node_cert(&self, index: usize) -> PathBuf {
-        self.dir.join(format!("node{}.crt", index + 1))
-    }
-    pub fn node_key(&self, index: usize) -> PathBuf {
-        self.dir.join(format!("node{}.key", index + 1))
-    }
-    pub fn client_cert(&self) -> PathBuf {
-        self.dir.join("client.crt")
-    }
-    pub fn client_key(&self) -> PathBuf {
-        self.dir.join("client.key")
-    }
-    /// The cluster's CA, to issue more certificates in a test.
-    pub fn authority(&self) -> Result<Authority> {
-        Ok(Authority::load(&self.ca(), &self.ca_key())?)
-    }
-}
-
-fn generate_tls(dir: &Path, nodes: usize, client_cn: &str) -> Result<TlsFiles> {
-    let ca = Authority::generate("raftlimit test CA")?;
-    ca.write(dir, "ca")?;
-    for id in 1..=nodes as NodeId {
-        ca.issue(&Leaf::node(id))?
-            .write(dir, &format!("node{id}"))?;
-    }
-    ca.issue(&Leaf::client(client_cn))?.write(dir, "client")?;
-    Ok(TlsFiles {
-        dir: dir.to_owned(),
-    })
-}
+/// What a test may change before starting the cluster: the launcher's
+/// [`ClusterSpec`] (node count, Raft timing, `extra_toml`, encryption,
+/// TLS…).
+pub type ClusterOptions = ClusterSpec;
 
 struct NodeSlot {
     config: Config,
@@ -160,90 +63,34 @@ struct NodeSlot {
 pub struct TestCluster {
     nodes: Vec<NodeSlot>,
     tls: Option<TlsFiles>,
+    /// Held until the nodes are gone (fields drop after `Drop::drop`).
+    _ports: PortReservation,
     _dir: tempfile::TempDir,
-}
-
-fn free_addr() -> Result<SocketAddr> {
-    // Bind port 0 to let the kernel choose, then release it for the node.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
 }
 
 impl TestCluster {
     pub fn start(options: ClusterOptions) -> Result<TestCluster> {
         init_test_logging();
         let dir = tempfile::tempdir()?;
-        let tls_files = match &options.tls {
-            Some(tls) => Some(generate_tls(
-                &dir.path().join("tls"),
-                options.nodes,
-                &tls.client_cn,
-            )?),
-            None => None,
-        };
-        let mut addrs = Vec::new();
-        for _ in 0..options.nodes {
-            addrs.push((free_addr()?, free_addr()?, free_addr()?));
-        }
-        let members: Vec<MemberConfig> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, (resp, _, raft))| MemberConfig {
-                id: i as NodeId + 1,
-                resp_addr: resp.to_string(),
-                raft_addr: raft.to_string(),
+        let mut ports = PortReservation::new();
+        let addrs = options.allocate(&mut ports)?;
+        let built = options.build(dir.path(), &addrs)?;
+        let nodes = built
+            .configs
+            .into_iter()
+            .map(|mut config| {
+                config.clock = Clock::system();
+                NodeSlot {
+                    config,
+                    filter: NetFilter::default(),
+                    running: None,
+                }
             })
             .collect();
-        let mut nodes = Vec::new();
-        for (i, (resp, http, raft)) in addrs.into_iter().enumerate() {
-            let mut text = format!(
-                "node_id = {}\ndata_dir = {:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n{}\n[raft]\nsnapshot_every = {}\nno_leader_timeout_ms = {}\nrequest_timeout_ms = {}\n",
-                i + 1,
-                dir.path().join(format!("node{}", i + 1)),
-                options.extra_toml,
-                options.snapshot_every,
-                options.no_leader_timeout_ms,
-                options.request_timeout_ms,
-            );
-            if let Some(key_id) = options.encryption {
-                // Outside the data directory, as an operator would keep it.
-                let key_file = dir.path().join(format!("node{}.keys", i + 1));
-                let ring =
-                    Keyring::generate(key_id).map_err(raftlimit_server::ServerError::from)?;
-                raftlimit_server::keys::write_key_file(&key_file, &ring, false)?;
-                text.push_str(&format!(
-                    "[encryption]\nenabled = true\nkey_file = {key_file:?}\n"
-                ));
-            }
-            let mut config = Config::from_toml(&text)?;
-            // The file may set the follower mode; the harness sets the rest.
-            config.cluster = ClusterConfig {
-                name: "raftlimit-test".into(),
-                nodes: members.clone(),
-                ..config.cluster
-            };
-            if let (Some(tls), Some(files)) = (&options.tls, &tls_files) {
-                config.tls = Some(TlsConfig {
-                    addr: free_addr()?,
-                    cert_file: files.node_cert(i),
-                    key_file: files.node_key(i),
-                    ca_file: files.ca(),
-                    client_auth: tls.client_auth,
-                    auth_clients_user: tls.auth_clients_user,
-                    plaintext: tls.plaintext,
-                    min_version: TlsVersion::Tls12,
-                    reload_interval_ms: tls.reload_interval_ms,
-                });
-            }
-            nodes.push(NodeSlot {
-                config,
-                filter: NetFilter::default(),
-                running: None,
-            });
-        }
         let mut cluster = TestCluster {
             nodes,
-            tls: tls_files,
+            tls: built.tls,
+            _ports: ports,
             _dir: dir,
         };
         for i in 0..cluster.nodes.len() {
@@ -281,6 +128,21 @@ impl TestCluster {
 
     pub fn http_addr(&self, node: usize) -> SocketAddr {
         self.nodes[node].config.http_addr
+    }
+
+    /// `node`'s clock: advance or skew it to move that node's time alone.
+    /// It survives restarts (a restarted node keeps its offset).
+    pub fn clock(&self, node: usize) -> &Clock {
+        &self.nodes[node].config.clock
+    }
+
+    /// Moves every node's clock forward by `by`: keys, limiter windows and
+    /// leases expire as if that much time had passed. Entries proposed from
+    /// now on carry the later time; nothing already applied changes.
+    pub fn advance_clocks(&self, by: Duration) {
+        for slot in &self.nodes {
+            slot.config.clock.advance(by);
+        }
     }
 
     pub fn data_dir(&self, node: usize) -> PathBuf {
@@ -369,8 +231,8 @@ impl TestCluster {
         let config = slot.config.clone();
         let filter = slot.filter.clone();
         let deadline = Instant::now() + Duration::from_secs(10);
-        // A killed node's storage may still be closing on a blocking thread,
-        // and its ports may take a moment to free: retry briefly.
+        // A killed node's storage may still be closing on a blocking thread:
+        // retry briefly. (Its ports stay reserved for the cluster.)
         let server = loop {
             let attempt = runtime.block_on(async {
                 let listeners = Listeners::bind(&config).await?;
@@ -473,8 +335,8 @@ impl Drop for TestCluster {
     }
 }
 
-/// Whether a failed start may succeed on retry: a port still held, or the
-/// previous instance's RocksDB not yet closed. Anything else (configuration,
+/// Whether a failed start may succeed on retry: the previous instance's
+/// RocksDB not yet closed, or its sockets not yet released. Anything else (configuration,
 /// keys, a refused data directory) fails the same way every time.
 fn is_transient(err: &HarnessError) -> bool {
     use raftlimit_server::ServerError;
@@ -496,4 +358,24 @@ pub fn init_test_logging() {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_test_writer()
         .try_init();
+}
+
+/// Polls `condition` every 10 ms until it holds, for at most `timeout`:
+/// what a test waits for instead of sleeping a fixed time. The error names
+/// `what` was awaited.
+pub fn wait_until(
+    timeout: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        if Instant::now() > deadline {
+            return Err(HarnessError::Timeout(format!(
+                "{what}: not within {timeout:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::clock::Clock;
 use crate::acl::Users;
 use crate::storage::Keyring;
 use crate::types::{NodeId, NodeInfo};
@@ -37,6 +38,9 @@ pub struct NodeConfig {
     /// ACL users from the configuration (identical on every node); runtime
     /// changes are replicated on top of them.
     pub acl_users: Arc<Users>,
+    /// Where the node's time comes from (entry stamps, script time, reads):
+    /// the wall clock in production; tests and clock faults move it.
+    pub clock: Clock,
 }
 
 impl NodeConfig {
@@ -56,6 +60,7 @@ impl NodeConfig {
             max_batch: 1024,
             encryption: None,
             acl_users: Arc::new(Users::new()),
+            clock: Clock::system(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! a read, get a [`Reply`]. Routing to the leader, group commit, read
 //! barriers, retries and de-duplication all happen behind it.
 
+mod clock;
 mod config;
 pub mod membership;
 mod proposer;
@@ -25,9 +26,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use clock::{wall_clock_ns, Clock};
 pub use config::NodeConfig;
 pub use membership::MembershipView;
-pub use proposer::wall_clock_ns;
 use proposer::Proposer;
 use read_barrier::{BarrierError, ReadBarrier};
 use script_executor::ScriptExecutor;
@@ -174,10 +175,20 @@ impl RaftNode {
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
 
-        let proposer =
-            Proposer::spawn(raft.clone(), applied_stamp, flushed_stamp, config.max_batch);
+        let proposer = Proposer::spawn(
+            raft.clone(),
+            applied_stamp,
+            flushed_stamp,
+            config.max_batch,
+            config.clock.clone(),
+        );
         let barrier = ReadBarrier::spawn(raft.clone(), config.no_leader_timeout);
-        let scripts = ScriptExecutor::spawn(state.clone(), proposer.clone(), barrier.clone())?;
+        let scripts = ScriptExecutor::spawn(
+            state.clone(),
+            proposer.clone(),
+            barrier.clone(),
+            config.clock.clone(),
+        )?;
         let (leader_tx, leader_rx) = watch::channel(None);
         let node = Arc::new(RaftNode {
             leader: leader_rx,
@@ -751,7 +762,7 @@ impl RaftNode {
                 let state = self.state.read();
                 let ctx = ReadCtx {
                     data: &state.data,
-                    now_ms: state.read_now_ms(wall_clock_ns()),
+                    now_ms: state.read_now_ms(self.config.clock.now_ns()),
                     applied_index: state.last_applied.map_or(0, |l| l.index),
                 };
                 ClientOutcome::Reply(execute_read(&ctx, argv))
@@ -933,13 +944,14 @@ impl RpcHandler for RaftNode {
         }
         let barrier = self.barrier.clone();
         let state = self.state.clone();
+        let clock = self.config.clock.clone();
         async move {
             match barrier.wait().await {
                 Ok(()) => {
                     let state = state.read();
                     let ctx = ReadCtx {
                         data: &state.data,
-                        now_ms: state.read_now_ms(wall_clock_ns()),
+                        now_ms: state.read_now_ms(clock.now_ns()),
                         applied_index: state.last_applied.map_or(0, |l| l.index),
                     };
                     ClientOutcome::Reply(execute_read(&ctx, &argv))
@@ -1054,7 +1066,7 @@ async fn sweep_expired(node: std::sync::Weak<RaftNode>) {
         }
         let (keys_due, ids_due) = {
             let state = node.state.read();
-            let now_ns = wall_clock_ns().max(state.last_stamp_ns);
+            let now_ns = node.config.clock.now_ns().max(state.last_stamp_ns);
             let keys_due = state
                 .data
                 .keyspace

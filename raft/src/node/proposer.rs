@@ -1,7 +1,7 @@
 //! Group commit: commands that arrive together become one Raft entry.
 //!
 //! The proposer drains everything queued since its last proposal into one
-//! [`LogPayload`], stamps it with the leader's clock and hands it to openraft.
+//! [`LogPayload`], stamps it with the leader's [`Clock`] and hands it to openraft.
 //! It then waits until that entry is fsynced on this node before it builds
 //! the next one: openraft 0.9 appends each proposal as its own entry with
 //! its own fsync, one after another, so proposing every command the instant
@@ -14,21 +14,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::error::ClientWriteError;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::clock::Clock;
 use crate::network::ClientOutcome;
 use crate::payload::{LogPayload, Proposal};
 use crate::types::Raft;
-
-/// Nanoseconds since the Unix epoch by this machine's clock.
-pub fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64)
-}
 
 struct Pending {
     proposal: Proposal,
@@ -57,15 +51,24 @@ impl Proposer {
         applied_stamp: Arc<AtomicU64>,
         flushed: watch::Receiver<u64>,
         max_batch: usize,
+        clock: Clock,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, applied_stamp, flushed, rx, max_batch.max(1)));
+        tokio::spawn(run(
+            raft,
+            applied_stamp,
+            flushed,
+            rx,
+            max_batch.max(1),
+            clock,
+        ));
         Proposer { tx }
     }
 
     /// Queues a proposal. Never blocks: submission order is log order.
     pub fn submit(&self, proposal: Proposal) -> oneshot::Receiver<ClientOutcome> {
         let (reply, rx) = oneshot::channel();
+        let proposal = proposal.detached();
         let _ = self.tx.send(Pending { proposal, reply });
         rx
     }
@@ -77,6 +80,7 @@ async fn run(
     mut flushed: watch::Receiver<u64>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     max_batch: usize,
+    clock: Clock,
 ) {
     let batch_commands = metrics::histogram!("raftlimit_batch_commands");
     let mut last_stamp = 0u64;
@@ -109,14 +113,19 @@ async fn run(
         // it is at least what this node has already applied. It also always
         // moves forward, so each entry's stamp identifies it to the
         // flush wait below.
-        let stamp_ns = wall_clock_ns()
+        let stamp_ns = clock
+            .now_ns()
             .max(last_stamp.saturating_add(1))
             .max(applied_stamp.load(Ordering::Acquire));
         last_stamp = stamp_ns;
         let (ops, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
         batch_commands.record(ops.len() as f64);
-        match raft.client_write_ff(LogPayload { stamp_ns, ops }).await {
+        let payload = LogPayload {
+            stamp_ns,
+            ops: Arc::new(ops),
+        };
+        match raft.client_write_ff(payload).await {
             Ok(responder) => {
                 let (done_tx, done_rx) = oneshot::channel::<()>();
                 tokio::spawn(async move {

@@ -23,7 +23,8 @@ use parking_lot::{Mutex, RwLock};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use super::proposer::{wall_clock_ns, Proposer};
+use super::clock::Clock;
+use super::proposer::Proposer;
 use super::read_barrier::{BarrierError, ReadBarrier};
 use crate::commands::args::{is, parse_i64};
 use crate::network::ClientOutcome;
@@ -77,6 +78,8 @@ struct Context {
     state: Arc<RwLock<AppliedState>>,
     proposer: Proposer,
     barrier: ReadBarrier,
+    /// The node's clock: a script's time (TIME, expiries it sets).
+    clock: Clock,
     runtime: Handle,
     kill: Arc<AtomicBool>,
     running_since: Arc<Mutex<Option<Instant>>>,
@@ -88,6 +91,7 @@ impl ScriptExecutor {
         state: Arc<RwLock<AppliedState>>,
         proposer: Proposer,
         barrier: ReadBarrier,
+        clock: Clock,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let kill = Arc::new(AtomicBool::new(false));
@@ -96,6 +100,7 @@ impl ScriptExecutor {
             state,
             proposer,
             barrier,
+            clock,
             runtime: Handle::current(),
             kill: kill.clone(),
             running_since: running_since.clone(),
@@ -264,7 +269,7 @@ fn round(engine: &mut Engine, context: &Context, jobs: Vec<Job>) -> Vec<Job> {
     let (base_index, at_ns, mut overlay) = {
         let state = context.state.read();
         let base_index = state.last_applied.map_or(0, |l| l.index);
-        let at_ns = wall_clock_ns().max(state.last_stamp_ns);
+        let at_ns = context.clock.now_ns().max(state.last_stamp_ns);
         (base_index, at_ns, Overlay::new(&state))
     };
     let mut loads: Vec<Bytes> = Vec::new();

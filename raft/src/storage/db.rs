@@ -139,9 +139,31 @@ impl Mode {
 fn db_options() -> Options {
     let mut opts = Options::default();
     // Small, bounded memory: the dataset lives in our own memory, RocksDB
-    // only holds the log tail and one snapshot.
+    // only holds the log tail (snapshots are files of their own).
     opts.set_max_background_jobs(2);
     opts.set_keep_log_file_num(4);
+    // A recycled WAL file is overwritten in place, so a synced write does
+    // not also have to sync the file's growing size.
+    opts.set_recycle_log_file_num(4);
+    opts
+}
+
+/// Column family options: small memtables. The log's entries are deleted
+/// soon after they are written (after the next snapshot); RocksDB's default
+/// 64 MiB memtable per column family would hold that much of them in
+/// memory, counted in every node's resident size.
+fn cf_options(name: &str) -> Options {
+    let mut opts = Options::default();
+    let memtable = if name == Cf::Logs.name() {
+        8 << 20
+    } else {
+        1 << 20
+    };
+    opts.set_write_buffer_size(memtable);
+    opts.set_max_write_buffer_number(2);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(1 << 20));
+    opts.set_block_based_table_factory(&table);
     opts
 }
 
@@ -188,7 +210,7 @@ impl Store {
         opts.create_missing_column_families(true);
         let cfs = ALL_CF_NAMES
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
         let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
         let sealed = match &keyring {
             Some(ring) => {

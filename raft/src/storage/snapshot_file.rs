@@ -159,7 +159,7 @@ pub fn read_file(path: &Path, keyring: Option<&Keyring>) -> Result<Vec<u8>> {
             _ => return Err(bad("bad chunk header")),
         };
         let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if len > MAX_BODY || len < 4 {
+        if !(4..=MAX_BODY).contains(&len) {
             return Err(bad("bad chunk length"));
         }
         let mut body = vec![0u8; len];

@@ -778,7 +778,10 @@ mod tests {
     const T0: u64 = 1_700_000_000_000_000_000;
 
     fn payload(stamp_ns: u64, ops: Vec<Proposal>) -> LogPayload {
-        LogPayload { stamp_ns, ops }
+        LogPayload {
+            stamp_ns,
+            ops: Arc::new(ops),
+        }
     }
 
     #[test]

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use raftlimit_raft::acl::{self, User, Users, DEFAULT_USER};
 use raftlimit_raft::commands::acl::quote_rule;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::catalog::ServerCatalog;
 
-/// A configured secret. Its `Debug` never shows it.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+/// A configured secret. Its `Debug` never shows it; serializing it (to
+/// write a node's config file) does.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -44,7 +45,7 @@ impl From<String> for Secret {
 
 /// A `[[users]]` entry: a name and ACL rules, e.g.
 /// `rules = "on >secret ~app:* +@read +@limiter"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub name: String,

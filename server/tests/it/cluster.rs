@@ -2,21 +2,23 @@
 //! writes, full restarts, snapshot catch-up, no-leader errors.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raftlimit_testkit::{ClusterOptions, TestCluster};
+use raftlimit_testkit::{wait_until, ClusterOptions, TestCluster};
 use redis::{cmd, Commands};
 
 use super::cluster;
 
-/// Writes `key{n}` on `node` until stopped; returns the acknowledged keys.
+/// Writes `key{n}` on `node` until stopped, counting acknowledgements in
+/// `acks`; returns the acknowledged keys.
 fn writer(
     cluster: &TestCluster,
     node: usize,
     prefix: String,
     stop: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
 ) -> std::thread::JoinHandle<Vec<String>> {
     let addr = cluster.resp_addr(node);
     std::thread::spawn(move || {
@@ -37,7 +39,10 @@ fn writer(
             n += 1;
             let result: redis::RedisResult<()> = conn.as_mut().map_or(Ok(()), |c| c.set(&key, "v"));
             match result {
-                Ok(()) => acked.push(key),
+                Ok(()) => {
+                    acked.push(key);
+                    acks.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(err) if err.is_io_error() => conn = None,
                 Err(_) => {}
             }
@@ -50,12 +55,25 @@ fn writer(
 fn leader_kill_loses_no_acknowledged_write() {
     let (mut cluster, leader) = cluster();
     let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(AtomicUsize::new(0));
     let followers = cluster.others(leader);
     let writers: Vec<_> = followers
         .iter()
-        .map(|&node| writer(&cluster, node, format!("kill{node}"), stop.clone()))
+        .map(|&node| {
+            writer(
+                &cluster,
+                node,
+                format!("kill{node}"),
+                stop.clone(),
+                acks.clone(),
+            )
+        })
         .collect();
-    std::thread::sleep(Duration::from_millis(700));
+    // The writers are under way through both followers.
+    wait_until(Duration::from_secs(10), "writes before the kill", || {
+        acks.load(Ordering::Relaxed) >= 20
+    })
+    .unwrap();
     let killed_at = Instant::now();
     cluster.kill(leader);
     // Failover: time until a write through a survivor succeeds.
@@ -74,7 +92,12 @@ fn leader_kill_loses_no_acknowledged_write() {
         failover < Duration::from_secs(5),
         "failover took {failover:?}"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // And go on writing under the new leader.
+    let at_failover = acks.load(Ordering::Relaxed);
+    wait_until(Duration::from_secs(10), "writes after the failover", || {
+        acks.load(Ordering::Relaxed) >= at_failover + 20
+    })
+    .unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<String> = writers
         .into_iter()
@@ -189,8 +212,15 @@ fn no_leader_answers_clusterdown_in_bounded_time() {
     cluster.kill(leader);
     cluster.kill(other);
     let mut c = cluster.client(survivor).unwrap();
-    // Let the survivor notice it has no leader.
-    std::thread::sleep(Duration::from_secs(2));
+    // The survivor notices it has no leader (its election timer fires and it
+    // stands as a candidate that cannot win).
+    let node = cluster.server(survivor).unwrap().node().clone();
+    wait_until(
+        Duration::from_secs(10),
+        "the survivor to lose its leader",
+        || node.status().leader.is_none(),
+    )
+    .unwrap();
     let started = Instant::now();
     let err = c.set::<_, _, ()>("nl:k", "v").unwrap_err();
     let took = started.elapsed();

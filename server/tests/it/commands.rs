@@ -2,7 +2,7 @@
 
 use redis::{cmd, Commands, Value};
 
-use super::shared_cluster;
+use super::{clock_cluster, shared_cluster};
 
 fn conn(node: usize) -> redis::Connection {
     shared_cluster().client(node).unwrap()
@@ -289,7 +289,8 @@ fn binary_safe_keys_and_values() {
 
 #[test]
 fn expiry_takes_effect() {
-    let mut c = conn(0);
+    let cluster = clock_cluster();
+    let mut c = cluster.client(0).unwrap();
     let _: () = cmd("SET")
         .arg("exp:a")
         .arg("v")
@@ -299,11 +300,13 @@ fn expiry_takes_effect() {
         .unwrap();
     let v: Option<String> = c.get("exp:a").unwrap();
     assert_eq!(v.as_deref(), Some("v"));
-    std::thread::sleep(std::time::Duration::from_millis(450));
+    // 450 ms later by every node's clock.
+    cluster.advance_clocks(std::time::Duration::from_millis(450));
     for node in 0..3 {
-        let v: Option<String> = conn(node).get("exp:a").unwrap();
+        let mut c = cluster.client(node).unwrap();
+        let v: Option<String> = c.get("exp:a").unwrap();
         assert_eq!(v, None, "expired on node {node}");
-        let ttl: i64 = conn(node).ttl("exp:a").unwrap();
+        let ttl: i64 = c.ttl("exp:a").unwrap();
         assert_eq!(ttl, -2);
     }
 }

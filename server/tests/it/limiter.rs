@@ -1,13 +1,13 @@
 //! Native limiter commands through the cluster, including across a leader kill.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raftlimit_testkit::{ClusterOptions, TestCluster};
+use raftlimit_testkit::{wait_until, ClusterOptions, TestCluster};
 use redis::{cmd, Value};
 
-use super::shared_cluster;
+use super::{clock_cluster, shared_cluster};
 
 fn check(c: &mut redis::Connection, args: &[&str]) -> Vec<i64> {
     cmd("RL.CHECK").arg(args).query(c).unwrap()
@@ -145,7 +145,8 @@ fn mcheck_refund_reset_policies_and_cell() {
 
 #[test]
 fn leases_expire() {
-    let mut c = shared_cluster().client(1).unwrap();
+    let cluster = clock_cluster();
+    let mut c = cluster.client(1).unwrap();
     let (ok, id, held, limit): (i64, String, i64, i64) = cmd("RL.ACQUIRE")
         .arg(&["lim:conc", "1", "300ms"][..])
         .query(&mut c)
@@ -156,7 +157,8 @@ fn leases_expire() {
         .query(&mut c)
         .unwrap();
     assert_eq!((ok, none, held), (0, None, 1));
-    std::thread::sleep(Duration::from_millis(400));
+    // 400 ms later by every node's clock: past the first lease.
+    cluster.advance_clocks(Duration::from_millis(400));
     let (ok, id2, _, _): (i64, String, i64, i64) = cmd("RL.ACQUIRE")
         .arg(&["lim:conc", "1", "10s"][..])
         .query(&mut c)
@@ -209,12 +211,14 @@ fn leader_kill_never_admits_more_than_the_limit() {
     const LIMIT: i64 = 40;
     let admitted = Arc::new(AtomicI64::new(0));
     let unknown = Arc::new(AtomicI64::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for node in 0..3 {
         for _ in 0..2 {
             let addr = cluster.resp_addr(node);
             let (admitted, unknown, stop) = (admitted.clone(), unknown.clone(), stop.clone());
+            let answered = answered.clone();
             workers.push(std::thread::spawn(move || {
                 let mut conn: Option<redis::Connection> = None;
                 while !stop.load(Ordering::Relaxed) {
@@ -235,6 +239,7 @@ fn leader_kill_never_admits_more_than_the_limit() {
                     {
                         Ok(reply) => {
                             admitted.fetch_add(reply[0], Ordering::Relaxed);
+                            answered.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(err) if err.is_io_error() => conn = None,
                         Err(_) => {
@@ -246,9 +251,22 @@ fn leader_kill_never_admits_more_than_the_limit() {
             }));
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Checks are answered before the kill...
+    wait_until(Duration::from_secs(10), "checks before the kill", || {
+        answered.load(Ordering::Relaxed) >= 10
+    })
+    .unwrap();
     cluster.kill(leader);
-    std::thread::sleep(Duration::from_secs(3));
+    // ...and after it, under a new leader, until the limit is used up (as
+    // far as outcomes are known) and well beyond: every check past the
+    // limit is a chance to over-admit.
+    cluster.wait_for_leader(Duration::from_secs(10)).unwrap();
+    let at_failover = answered.load(Ordering::Relaxed);
+    wait_until(Duration::from_secs(30), "checks after the failover", || {
+        let known = admitted.load(Ordering::Relaxed) + unknown.load(Ordering::Relaxed);
+        known >= LIMIT && answered.load(Ordering::Relaxed) >= at_failover + 60
+    })
+    .unwrap();
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();

@@ -17,7 +17,7 @@ mod tls;
 mod transactions;
 mod types;
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use raftlimit_testkit::{ClusterOptions, TestCluster};
@@ -35,4 +35,16 @@ pub fn cluster() -> (TestCluster, usize) {
 pub fn shared_cluster() -> &'static TestCluster {
     static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| cluster().0)
+}
+
+/// A cluster shared by the tests that move its clocks (expiry, leases)
+/// instead of sleeping, one test at a time: a test that checks a key is
+/// still there must not see another test's jump. The shared cluster's
+/// clocks are never moved.
+pub fn clock_cluster() -> MutexGuard<'static, TestCluster> {
+    static CLUSTER: OnceLock<Mutex<TestCluster>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| Mutex::new(cluster().0))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }

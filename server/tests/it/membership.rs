@@ -187,7 +187,15 @@ fn membership_survives_a_full_restart() {
     // The static configuration lists three voters; the log says two, and
     // keeps saying it.
     wait_members(&cluster, &voters, &[id(removed)]);
-    std::thread::sleep(Duration::from_secs(1));
+    // And keeps saying it as the log grows: a new entry is applied
+    // everywhere, and the membership is still the log's.
+    let leader = cluster.wait_for_leader(Duration::from_secs(10)).unwrap();
+    let mut c = cluster.client(leader).unwrap();
+    let () = c.set("member:after-restart", "1").unwrap();
+    let commit = cluster.server(leader).unwrap().node().status().commit_index;
+    cluster
+        .wait_applied(commit, Duration::from_secs(10))
+        .unwrap();
     wait_members(&cluster, &voters, &[id(removed)]);
     let mut c = cluster.client(removed).unwrap();
     let () = c.set("member:restarted", "1").unwrap();

@@ -790,6 +790,30 @@ fn memory() -> (u64, u64) {
     (rss, virt)
 }
 
+/// Whether every byte sent over established loopback connections to `port`
+/// has been read: no receive queue on the server's side and no send queue
+/// on the clients' (`/proc/net/tcp`).
+fn all_input_read(port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+    let port_of = |addr: &str| addr.rsplit(':').next().and_then(hex);
+    table.lines().skip(1).all(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Only established connections ("01") carry queued bytes.
+        let [_, local, remote, "01", queues, ..] = fields[..] else {
+            return true;
+        };
+        let Some((tx, rx)) = queues.split_once(':') else {
+            return false;
+        };
+        let port = Some(u64::from(port));
+        (port_of(local) != port || hex(rx) == Some(0))
+            && (port_of(remote) != port || hex(tx) == Some(0))
+    })
+}
+
 /// Waits until `node` serves `expected` clients.
 fn wait_clients(cluster: &TestCluster, node: usize, expected: impl Fn(usize) -> bool) -> usize {
     let shared = cluster.server(node).unwrap().shared().clone();
@@ -821,7 +845,13 @@ fn huge_declared_lengths_allocate_nothing() {
         held.push(c);
     }
     wait_clients(&cluster, 0, |n| n >= 40);
-    std::thread::sleep(Duration::from_millis(300));
+    // Every byte sent has been read by the server (so its decoder has seen
+    // every declared length).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !all_input_read(addr.port()) {
+        assert!(Instant::now() < deadline, "the server left input unread");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (rss_after, virt_after) = memory();
     eprintln!(
         "40 hostile headers: resident +{} KiB, virtual +{} KiB",

@@ -16,7 +16,7 @@ use raftlimit_raft::{NodeId, RequestId};
 use raftlimit_server::certs::{Authority, Leaf};
 use raftlimit_server::config::{CertUser, ClientAuth};
 use raftlimit_server::tls::{load_certs, load_key, CertSummary};
-use raftlimit_testkit::{ClusterOptions, TestCluster, TlsFiles, TlsOptions};
+use raftlimit_testkit::{wait_until, ClusterOptions, TestCluster, TlsFiles, TlsOptions};
 use redis::{cmd, TlsCertificates};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -430,7 +430,14 @@ fn rotated_certificates_serve_new_handshakes_and_keep_old_connections() {
 
     // A broken file is refused and the current certificate stays.
     std::fs::write(files.node_cert(0), b"not a certificate").unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // The watcher notices the change and tries the file.
+    let watched = cluster.server(0).unwrap().tls().unwrap().clone();
+    wait_until(
+        Duration::from_secs(10),
+        "the watcher to try the broken file",
+        || !watched.files_changed(),
+    )
+    .unwrap();
     let still = rt
         .block_on(tls_connect(addr, config.clone(), "localhost"))
         .unwrap();
@@ -442,8 +449,18 @@ fn rotated_certificates_serve_new_handshakes_and_keep_old_connections() {
 
     // Peers reconnecting to node 1 accept its rotated certificate: cut it
     // off (dropping its peer connections), heal, and replicate through it.
+    let term = |n: usize| cluster.server(n).unwrap().node().status().term;
+    let before = (0..3).map(term).max().unwrap();
     cluster.isolate(0);
-    std::thread::sleep(Duration::from_millis(300));
+    // The cut is felt (an election: node 1 stops hearing its leader, or the
+    // others stop hearing node 1), so every connection across it has
+    // been tried and dropped.
+    wait_until(
+        Duration::from_secs(15),
+        "an election across the cut",
+        || (0..3).any(|n| term(n) > before),
+    )
+    .unwrap();
     cluster.heal(0);
     cluster.wait_for_leader(Duration::from_secs(15)).unwrap();
     let mut c = rediss(&cluster, 0, true).unwrap();
@@ -641,6 +658,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `reload_interval_ms = 0` (the harness's default) starts no watcher:
+/// `watch` returns at once, so only SIGHUP or `reload_tls` reload.
+#[test]
+fn with_polling_off_no_file_watcher_runs() {
+    let cluster = shared_tls_cluster();
+    let tls = cluster.server(0).unwrap().tls().unwrap().clone();
+    assert_eq!(tls.config().reload_interval_ms, 0);
+    let watching = runtime()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), tls.watch()).await });
+    assert!(watching.is_ok(), "the watcher kept running");
+}
+
 #[test]
 fn sighup_reloads_certificates_in_the_server_binary() {
     let dir = tempfile::tempdir().unwrap();
@@ -707,8 +736,9 @@ fn sighup_reloads_certificates_in_the_server_binary() {
         .unwrap()
         .serial;
     assert_ne!(before, after);
-    // Polling is off: nothing changes until the signal.
-    std::thread::sleep(Duration::from_millis(300));
+    // Polling is off, so no watcher runs (see
+    // `with_polling_off_no_file_watcher_runs`): nothing changes until the
+    // signal.
     let unchanged = rt
         .block_on(tls_connect(addr, client.clone(), "localhost"))
         .unwrap();
