@@ -160,22 +160,26 @@ pub struct ClusterOptions {
 }
 
 /// One running node.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Node {
     pub id: u64,
     /// The client port (TLS when the cluster is secure).
     pub resp: SocketAddr,
     pub http: SocketAddr,
-    pub process: Process,
+    pub pid: u32,
+    /// Its log (stdout and stderr).
+    pub log: PathBuf,
 }
 
-/// A running cluster of three nodes.
+/// A running cluster of three nodes, started by the project's launcher;
+/// dropping it stops every node.
 #[derive(Debug)]
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// TLS and AUTH settings for clients, when secure.
     pub tls: Option<TlsOptions>,
     pub password: Option<String>,
+    _processes: raftlimit_launcher::ProcessCluster,
 }
 
 /// A node's Raft state as its INFO replication reports it.
@@ -198,7 +202,7 @@ impl Cluster {
 
     /// Every node's process id.
     pub fn pids(&self) -> Vec<u32> {
-        self.nodes.iter().map(|n| n.process.pid()).collect()
+        self.nodes.iter().map(|n| n.pid).collect()
     }
 
     /// Each node's role and term (`None` for a node that does not answer).
@@ -227,21 +231,6 @@ impl Cluster {
             .max_by_key(|&(_, term)| term)
             .map(|(i, _)| i)
     }
-
-    /// The logs of nodes that have exited, for error messages.
-    pub fn exited_logs(&mut self) -> String {
-        let mut out = String::new();
-        for n in &mut self.nodes {
-            if n.process.exited() {
-                out.push_str(&format!(
-                    "node {} exited:\n{}\n",
-                    n.id,
-                    n.process.log_tail()
-                ));
-            }
-        }
-        out
-    }
 }
 
 /// `role` and `raft_term` from an INFO replication text.
@@ -260,133 +249,57 @@ pub fn parse_role(info: &str) -> Option<RaftRole> {
     })
 }
 
-/// Starts three nodes from `opts` and waits until all are ready and one leads.
+/// Starts three nodes from `opts` with the project's launcher and waits
+/// until all are ready and one leads.
 pub fn start_cluster(opts: &ClusterOptions) -> Result<Cluster, BenchError> {
-    let dir = &opts.dir;
-    let io = |p: &Path, e: std::io::Error| BenchError::Io(format!("{}: {e}", p.display()));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let (tls, password) = if opts.secure {
-        let tls_dir = dir.join("tls");
-        run_tool(
-            Command::new(&opts.bin)
-                .arg("certs")
-                .arg("--dir")
-                .arg(&tls_dir),
-        )?;
-        for id in 1..=3 {
-            run_tool(
-                Command::new(&opts.bin)
-                    .arg("keygen")
-                    .arg(dir.join(format!("node{id}.keys"))),
-            )?;
-        }
-        let password: String = {
-            use rand::Rng;
-            let mut rng = rand::thread_rng();
-            (0..32)
-                .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
-                .collect()
-        };
-        let tls = TlsOptions {
-            ca: tls_dir.join("ca.crt"),
-            cert: Some(tls_dir.join("client.crt")),
-            key: Some(tls_dir.join("client.key")),
-            server_name: "localhost".into(),
-        };
-        (Some(tls), Some(password))
-    } else {
-        (None, None)
+    use raftlimit_launcher::{ClusterSpec, ProcessCluster, ProcessOptions};
+    let launch = |e: raftlimit_launcher::LauncherError| {
+        BenchError::Io(format!("starting a raftlimit cluster: {e}"))
     };
-    // Per node: client port, plaintext RESP port (closed when secure), Raft, HTTP.
-    let mut ports = Vec::new();
-    for _ in 0..3 {
-        ports.push([free_port()?, free_port()?, free_port()?, free_port()?]);
+    let mut spec = ClusterSpec::new(3).name("raftlimit-bench");
+    let password = opts.secure.then(|| {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        (0..32)
+            .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+            .collect::<String>()
+    });
+    if let Some(p) = &password {
+        spec = spec
+            .tls(raftlimit_launcher::TlsOptions::default())
+            .requirepass(p.clone())
+            .encryption(true);
     }
-    let mut members = String::new();
-    for (i, [client, _, raft, _]) in ports.iter().enumerate() {
-        members.push_str(&format!(
-            "\n[[cluster.nodes]]\nid = {}\nresp_addr = \"{client}\"\nraft_addr = \"{raft}\"\n",
-            i + 1
-        ));
-    }
-    let mut nodes = Vec::new();
-    for (i, [client, plain, raft, http]) in ports.iter().enumerate() {
-        let id = i as u64 + 1;
-        let resp = if opts.secure { plain } else { client };
-        let mut text = format!(
-            "node_id = {id}\ndata_dir = {data:?}\nresp_addr = \"{resp}\"\nhttp_addr = \"{http}\"\nraft_addr = \"{raft}\"\n\n[cluster]\nname = \"raftlimit-bench\"\n{members}",
-            data = dir.join(format!("node{id}"))
-        );
-        if opts.secure {
-            let tls_dir = dir.join("tls");
-            text.push_str(&format!(
-                "\n[tls]\naddr = \"{client}\"\ncert_file = {:?}\nkey_file = {:?}\nca_file = {:?}\nclient_auth = \"required\"\n\n[encryption]\nenabled = true\nkey_file = {:?}\n",
-                tls_dir.join(format!("node{id}.crt")),
-                tls_dir.join(format!("node{id}.key")),
-                tls_dir.join("ca.crt"),
-                dir.join(format!("node{id}.keys")),
-            ));
-        }
-        let config = dir.join(format!("node{id}.toml"));
-        std::fs::write(&config, text).map_err(|e| io(&config, e))?;
-        let mut command = Command::new(&opts.bin);
-        command.arg("--config").arg(&config);
-        if let Some(p) = &password {
-            command.env("RAFTLIMIT_REQUIREPASS", p);
-        }
-        let process = Process::spawn(command, &dir.join(format!("node{id}.log")))?;
-        nodes.push(Node {
-            id,
-            resp: *client,
-            http: *http,
-            process,
-        });
-    }
-    let mut cluster = Cluster {
+    let mut options = ProcessOptions::new(&opts.bin).dir(&opts.dir);
+    options.ready_timeout = opts.ready_timeout;
+    let processes = ProcessCluster::start(&spec, &options).map_err(launch)?;
+    processes
+        .wait_for_leader(opts.ready_timeout)
+        .map_err(launch)?;
+    let nodes = processes
+        .nodes()
+        .into_iter()
+        .map(|n| Node {
+            id: n.id,
+            resp: n.addr,
+            http: n.http,
+            pid: n.pid.unwrap_or(0),
+            log: n.log,
+        })
+        .collect();
+    let tls = processes.tls_files().map(|files| TlsOptions {
+        ca: files.ca(),
+        cert: Some(files.client_cert()),
+        key: Some(files.client_key()),
+        // Node certificates name `localhost` among their addresses.
+        server_name: "localhost".into(),
+    });
+    Ok(Cluster {
         nodes,
         tls,
         password,
-    };
-    let deadline = Instant::now() + opts.ready_timeout;
-    loop {
-        let ready = cluster.nodes.iter().all(|n| {
-            super::http::get(n.http, "/readyz", Duration::from_secs(1))
-                .is_ok_and(|(status, _)| status == 200)
-        });
-        if ready && cluster.leader().is_some() {
-            return Ok(cluster);
-        }
-        let exited = cluster.exited_logs();
-        if !exited.is_empty() {
-            return Err(BenchError::Io(format!(
-                "a raftlimit node exited at startup:\n{exited}"
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(BenchError::Io(format!(
-                "the raftlimit cluster in {} was not ready with a leader after {:?}",
-                dir.display(),
-                opts.ready_timeout
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Runs a server tool to completion (certificate and key generation).
-fn run_tool(command: &mut Command) -> Result<(), BenchError> {
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| BenchError::Io(format!("{command:?}: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(BenchError::Io(format!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )))
-    }
+        _processes: processes,
+    })
 }
 
 #[cfg(test)]

@@ -595,7 +595,7 @@ fn resolve(servers: &Servers, t: TargetKind) -> Result<Resolved, BenchError> {
             .map(|(i, n)| {
                 (
                     (if i == leader { "leader" } else { "follower" }).to_string(),
-                    n.process.pid(),
+                    n.pid,
                 )
             })
             .collect();
@@ -603,11 +603,7 @@ fn resolve(servers: &Servers, t: TargetKind) -> Result<Resolved, BenchError> {
             target,
             watched,
             leader_http: Some(cluster.nodes[leader].http),
-            logs: cluster
-                .nodes
-                .iter()
-                .map(|n| n.process.log.clone())
-                .collect(),
+            logs: cluster.nodes.iter().map(|n| n.log.clone()).collect(),
         });
     }
     let redis = match t {

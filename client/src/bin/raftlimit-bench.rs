@@ -75,7 +75,7 @@ struct SuiteArgs {
     /// Refuse to publish when other processes used more than this share of the CPUs (percent).
     #[arg(long, default_value_t = 15.0)]
     busy_threshold: f64,
-    /// The raftlimit-server binary (default: next to this one, or $RAFTLIMIT_SERVER_BIN).
+    /// The raftlimit-server binary (default: $RAFTLIMIT_SERVER_BIN, $RAFTLIMIT_BIN_DIR, or next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
     /// Parent of the servers' data directories; must be disk-backed (default $TMPDIR or /tmp).
@@ -291,19 +291,11 @@ fn cmd_run(a: &RunArgs) -> anyhow::Result<()> {
 }
 
 fn server_bin(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
-    let candidates: Vec<PathBuf> = [
-        given.cloned(),
-        std::env::var_os("RAFTLIMIT_SERVER_BIN").map(PathBuf::from),
-        std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("raftlimit-server"))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
-        format!("raftlimit-server not found (looked at {candidates:?}); build it with `cargo build --release -p raftlimit-server` or pass --server-bin")
-    })
+    match given {
+        Some(bin) if bin.is_file() => Ok(bin.clone()),
+        Some(bin) => bail!("{} is not a file", bin.display()),
+        None => Ok(raftlimit_launcher::server_binary()?),
+    }
 }
 
 fn suite_options(a: &SuiteArgs) -> anyhow::Result<SuiteOptions> {
