@@ -1,9 +1,10 @@
 //! The servers a suite measures: redis-server instances and raftlimit clusters,
 //! each a child process on loopback, in a temporary directory, stopped by PID.
 //!
-//! [`start_cluster`] is the one place that starts raftlimit nodes; it writes
-//! each node's config, starts the processes and waits until every node is
-//! ready and one leads.
+//! raftlimit clusters come from the project's launcher (`raftlimit-launcher`:
+//! a `ClusterSpec`, reserved ports, one process per node); [`start_cluster`]
+//! only says which cluster (plain, or TLS + AUTH + encryption at rest) and
+//! waits for a leader. redis-server is started here directly.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -67,9 +68,10 @@ impl Drop for Process {
     }
 }
 
-/// A free loopback port: bound, then released for the server to take.
-/// Another process may take it in between; a server that then fails to
-/// bind exits at startup and the caller reports it.
+/// A free loopback port for redis-server: bound, then released for it to
+/// take. (redis-server cannot bind beside the launcher's `SO_REUSEPORT`
+/// reservations.) Another process may take the port in between; redis-server
+/// then exits at startup, and the suite starts it again on a fresh port.
 fn free_port() -> Result<SocketAddr, BenchError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
