@@ -8,6 +8,7 @@
 //!
 //! See docs/client.md for a tour.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cli;
 pub mod client;
