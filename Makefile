@@ -11,7 +11,7 @@ help:
 	@echo "make cluster   start a local 3-node cluster (RESP 7001-7003, HTTP 9001-9003)"
 	@echo "make cluster-secure  the same with TLS, mTLS, AUTH and encryption at rest"
 	@echo "make test      run every test (with a short docker chaos run when docker is usable)"
-	@echo "make bench     benchmark against redis-server side by side"
+	@echo "make bench     benchmark against redis-server side by side (BENCH_ARGS=--quick: a short run)"
 	@echo "make lint      cargo fmt --check, clippy -D warnings and the architecture (dependency) check"
 	@echo "make certs     development CA, node and client certificates in deploy/tls/"
 	@echo "make image     the node image FROM scratch (and the deploy files); then: docker compose up -d"

@@ -3,10 +3,13 @@
 //! HTTP headers for a decision ([`headers`]), a tower layer that rate-limits
 //! HTTP services ([`layer::RateLimitLayer`]) with a local fallback limiter
 //! ([`fallback`]) and Prometheus metrics ([`metrics`]), and the code behind
-//! the `raftlimit` command-line tool ([`cli`]).
+//! the `raftlimit` command-line tool ([`cli`]). [`bench`] is the load
+//! generator and side-by-side suite behind `raftlimit-bench` and `make bench`.
 //!
 //! See docs/client.md for a tour.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
